@@ -1,0 +1,25 @@
+"""Post-hoc calibration of ``P(chorus)``; labels always stay the raw-logit argmax."""
+
+from lyricseg.calibration.auto import CALIBRATORS, AutoCalibrator
+from lyricseg.calibration.base import (
+    Calibrator,
+    apply_calibration,
+    calibrator_from_dict,
+    chorus_margin,
+)
+from lyricseg.calibration.isotonic import IsotonicCalibrator
+from lyricseg.calibration.reliability import reliability_data
+from lyricseg.calibration.scalers import PlattScaler, TemperatureScaler
+
+__all__ = [
+    "CALIBRATORS",
+    "AutoCalibrator",
+    "Calibrator",
+    "IsotonicCalibrator",
+    "PlattScaler",
+    "TemperatureScaler",
+    "apply_calibration",
+    "calibrator_from_dict",
+    "chorus_margin",
+    "reliability_data",
+]

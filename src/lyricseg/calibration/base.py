@@ -1,0 +1,167 @@
+"""Base class, registry and (de)serialization of post-hoc calibrators.
+
+A calibrator maps the model's logits ``[..., 2]`` to a calibrated ``P(chorus)`` ``[...]``.
+It only ever returns probabilities: the decided label stays the argmax of the raw logits
+(see :func:`apply_calibration`), so a calibrated ``P(chorus)`` may cross 0.5 without the
+label changing. Fitted values live in buffers, so they travel in a ``state_dict`` and in the
+plain dict of :meth:`Calibrator.to_dict` that checkpoints keep under ``"calibrator"``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, ClassVar, Self
+
+import torch
+from torch import Tensor, nn
+
+from lyricseg.utils import LyricsegError
+
+
+def chorus_margin(logits: Tensor) -> Tensor:
+    """Logit margin ``z = logit_chorus - logit_verse``; ``softmax(logits)[..., 1] == sigmoid(z)``.
+
+    Args:
+        logits: ``[..., 2]`` raw logits.
+
+    Returns:
+        ``[...]`` margins.
+
+    Raises:
+        LyricsegError: When the last dimension is not 2.
+    """
+    if logits.ndim < 1 or logits.shape[-1] != 2:
+        raise LyricsegError(
+            f"calibrators expect binary logits [..., 2], got shape {tuple(logits.shape)}"
+        )
+    return logits[..., 1] - logits[..., 0]
+
+
+def check_fit_inputs(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Validate fitting data and return ``(margins [N] float64, labels [N] float64)``.
+
+    Args:
+        logits: ``[N, 2]`` raw logits of real lines.
+        labels: ``[N]`` gold labels in ``{0, 1}``.
+
+    Returns:
+        Margins and labels as float64 CPU tensors.
+
+    Raises:
+        LyricsegError: On empty data, a shape mismatch or labels outside ``{0, 1}``.
+    """
+    if logits.ndim != 2:
+        raise LyricsegError(f"fit expects logits [N, 2], got shape {tuple(logits.shape)}")
+    margin = chorus_margin(logits.detach()).double().cpu()
+    labels = labels.detach().reshape(-1).cpu()
+    if labels.numel() != margin.numel():
+        raise LyricsegError(f"fit got {margin.numel()} logit rows but {labels.numel()} labels")
+    if margin.numel() == 0:
+        raise LyricsegError("cannot fit a calibrator on zero lines")
+    if not bool(((labels == 0) | (labels == 1)).all()):
+        raise LyricsegError("calibration labels must be 0 (verse) or 1 (chorus)")
+    return margin, labels.double()
+
+
+class Calibrator(nn.Module):
+    """Maps logits ``[..., 2]`` to calibrated ``P(chorus)`` ``[...]``; identity until fitted.
+
+    Subclasses keep every fitted value in a buffer listed in ``state_names`` and implement
+    :meth:`fit` and :meth:`forward`.
+    """
+
+    name: ClassVar[str] = "base"
+    state_names: ClassVar[tuple[str, ...]] = ()
+
+    def fit(self, logits: Tensor, labels: Tensor) -> Self:
+        """Fit on held-out logits ``[N, 2]`` and labels ``[N]``; return ``self``."""
+        raise NotImplementedError
+
+    def forward(self, logits: Tensor) -> Tensor:
+        """Return calibrated ``P(chorus)`` ``[...]`` for logits ``[..., 2]``."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-friendly description of the fitted calibrator.
+
+        Returns:
+            ``{"target": dotted class path, "name": short name, "state": {buffer: float or
+            list of floats}}``; :func:`calibrator_from_dict` restores it.
+        """
+        state: dict[str, Any] = {}
+        for key in self.state_names:
+            value = getattr(self, key).detach().cpu()
+            state[key] = value.item() if value.ndim == 0 else value.tolist()
+        cls = type(self)
+        return {"target": f"{cls.__module__}.{cls.__qualname__}", "name": self.name, "state": state}
+
+    def load_state(self, state: dict[str, Any]) -> Self:
+        """Set the fitted buffers from the ``"state"`` part of :meth:`to_dict`.
+
+        Args:
+            state: Mapping of buffer name to float or list of floats.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            LyricsegError: When a buffer is missing or unknown.
+        """
+        if set(state) != set(self.state_names):
+            raise LyricsegError(
+                f"{type(self).__name__} state needs keys {sorted(self.state_names)}, "
+                f"got {sorted(state)}"
+            )
+        for key in self.state_names:
+            old = getattr(self, key)
+            setattr(self, key, torch.as_tensor(state[key], dtype=old.dtype, device=old.device))
+        return self
+
+    def extra_repr(self) -> str:
+        """Scalar fitted values, for ``repr``."""
+        state = self.to_dict()["state"]
+        return ", ".join(f"{k}={v}" for k, v in state.items() if not isinstance(v, list))
+
+
+def calibrator_from_dict(data: dict[str, Any]) -> Calibrator:
+    """Rebuild a calibrator from :meth:`Calibrator.to_dict` output.
+
+    Args:
+        data: A dict with ``"target"`` (dotted path of a :class:`Calibrator` subclass) and
+            ``"state"``. Other keys are ignored.
+
+    Returns:
+        The fitted calibrator.
+
+    Raises:
+        LyricsegError: When the target cannot be imported or is not a calibrator.
+    """
+    target = data.get("target")
+    if not isinstance(target, str) or "." not in target:
+        raise LyricsegError(f"calibrator dict needs a dotted 'target', got {target!r}")
+    module_name, _, class_name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as err:
+        raise LyricsegError(f"cannot import calibrator class {target}: {err}") from err
+    if not (isinstance(cls, type) and issubclass(cls, Calibrator)):
+        raise LyricsegError(f"{target} is not a lyricseg calibrator")
+    return cls().load_state(data.get("state", {}))
+
+
+def apply_calibration(
+    logits: Tensor, calibrator: Calibrator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Decide labels from the raw logits and report (calibrated) ``P(chorus)``.
+
+    Args:
+        logits: ``[..., 2]`` raw logits.
+        calibrator: Fitted calibrator, or ``None`` for the plain softmax.
+
+    Returns:
+        ``(preds [...] long, probs [...] float)``: ``preds`` is always the argmax of the raw
+        logits, whatever the calibrator does to the probabilities.
+    """
+    preds = logits.argmax(-1)
+    probs = torch.sigmoid(chorus_margin(logits)) if calibrator is None else calibrator(logits)
+    return preds, probs
