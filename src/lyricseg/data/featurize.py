@@ -1,0 +1,113 @@
+"""Featurization of whole corpora, cached on disk by file content and feature configuration."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lyricseg.data.songs import Song, parse_jsonl_bytes
+from lyricseg.features import FeatureExtractor
+from lyricseg.utils.errors import LyricsegError
+from lyricseg.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+_WORKER_EXTRACTOR: FeatureExtractor | None = None
+
+
+def _init_worker(extractor: FeatureExtractor) -> None:
+    global _WORKER_EXTRACTOR
+    torch.set_num_threads(1)
+    _WORKER_EXTRACTOR = extractor
+
+
+def _featurize_one(lines: tuple[str, ...]) -> np.ndarray:
+    assert _WORKER_EXTRACTOR is not None
+    return _WORKER_EXTRACTOR(lines)
+
+
+def featurize_songs(
+    songs: Sequence[Song], extractor: FeatureExtractor, workers: int = 1
+) -> list[np.ndarray]:
+    """Compute the features of many songs, in order.
+
+    Args:
+        songs: The songs.
+        extractor: The feature extractor.
+        workers: Processes to use; 1 computes in this process. Songs are sent to workers
+            longest first so that one long song does not finish last.
+
+    Returns:
+        One ``[n_i, extractor.dim]`` float32 array per song.
+    """
+    if workers <= 1 or len(songs) < 64:
+        return [extractor(song.lines) for song in songs]
+    order = sorted(range(len(songs)), key=lambda i: -len(songs[i]))
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(extractor,)) as pool:
+        results = pool.map(_featurize_one, [songs[i].lines for i in order], chunksize=8)
+    out: list[np.ndarray] = [None] * len(songs)  # type: ignore[list-item]
+    for i, feats in zip(order, results, strict=True):
+        out[i] = feats
+    return out
+
+
+def load_featurized(
+    path: str | Path,
+    extractor: FeatureExtractor,
+    cache_dir: str | Path | None,
+    require_labels: bool = True,
+    workers: int = 1,
+) -> tuple[list[Song], list[np.ndarray]]:
+    """Read a JSONL corpus and its features, from the cache when it holds them.
+
+    The cache entry is keyed by the SHA-256 of the file's bytes and the extractor's
+    signature, so an edited file or a changed feature configuration is recomputed.
+
+    Args:
+        path: The JSONL corpus.
+        extractor: The feature extractor.
+        cache_dir: Where cached features live; None disables the cache.
+        require_labels: Whether every song must carry labels.
+        workers: Processes for featurization on a cache miss.
+
+    Returns:
+        The songs and one ``[n_i, dim]`` float32 feature array per song.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise LyricsegError(f"cannot read {path}: {err.strerror}") from None
+    songs = parse_jsonl_bytes(data, str(path), require_labels)
+    cache_file = None
+    if cache_dir is not None:
+        key = hashlib.sha256(data).hexdigest()[:16]
+        cache_file = Path(cache_dir) / f"{path.stem}-{key}-{extractor.signature()}.pt"
+        if cache_file.exists():
+            try:
+                cached = torch.load(cache_file, weights_only=True)
+                return songs, [t.numpy() for t in cached]
+            except Exception as err:  # a truncated or foreign file: recompute it
+                log.warning("Ignoring unreadable feature cache %s (%s)", cache_file, err)
+    start = time.perf_counter()
+    feats = featurize_songs(songs, extractor, workers)
+    log.info(
+        "Featurized %s: %d songs, %d lines in %.2f s",
+        path.name,
+        len(songs),
+        sum(len(s) for s in songs),
+        time.perf_counter() - start,
+    )
+    if cache_file is not None:
+        from lyricseg.utils.io import atomic_write
+
+        with atomic_write(cache_file, "wb") as handle:
+            torch.save([torch.from_numpy(f) for f in feats], handle)
+    return songs, feats

@@ -1,0 +1,128 @@
+"""Per-line feature vectors of a song, from its self-similarity matrices.
+
+:class:`FeatureExtractor` runs every configured view, reduces each SSM with
+:mod:`lyricseg.features.summaries`, and appends position, line-length and song-level context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from lyricseg.features.summaries import BLOCK_STATS, ROW_STATS, block_statistics, row_statistics
+from lyricseg.features.text import SongText
+from lyricseg.features.views import View
+
+CONTEXT_STATS = (
+    "rel_position",
+    "is_first",
+    "is_last",
+    "log_chars",
+    "log_words",
+    "song_log_lines",
+    "song_repeated_share",
+    "song_run_max_rel",
+)
+
+#: Bumped whenever the computation behind a feature changes, so old caches are not reused.
+FEATURE_VERSION = 1
+
+
+class FeatureExtractor:
+    """Turn a song's lines into an ``[n, dim]`` float32 matrix of per-line features.
+
+    Args:
+        views: Similarity views by name, each a :class:`~lyricseg.features.views.View`.
+        block_views: Names of the views whose thresholded SSM also yields repeated-block
+            statistics (all views when None).
+        max_chars: Characters of a line looked at; bounds the work on prose-like lines.
+        context_view: The view whose blocks give the song-level context features.
+    """
+
+    def __init__(
+        self,
+        views: Mapping[str, View],
+        block_views: Sequence[str] | None = None,
+        max_chars: int = 160,
+        context_view: str = "string",
+    ):
+        self.views = dict(views)
+        self.block_views = list(self.views) if block_views is None else list(block_views)
+        unknown = set(self.block_views) - set(self.views)
+        if unknown or context_view not in self.block_views:
+            raise ValueError(
+                f"block_views {sorted(unknown)} / context_view '{context_view}' must name "
+                f"configured views {sorted(self.views)}"
+            )
+        self.max_chars = max_chars
+        self.context_view = context_view
+
+    @property
+    def names(self) -> list[str]:
+        """Feature names, in column order."""
+        names = []
+        for view in self.views:
+            names += [f"{view}/{s}" for s in ROW_STATS]
+            if view in self.block_views:
+                names += [f"{view}/{s}" for s in BLOCK_STATS]
+        return names + list(CONTEXT_STATS)
+
+    @property
+    def dim(self) -> int:
+        """Number of features per line."""
+        return len(self.names)
+
+    def signature(self) -> str:
+        """A stable hash of everything that determines the features (for caches)."""
+        spec = {
+            "version": FEATURE_VERSION,
+            "max_chars": self.max_chars,
+            "context_view": self.context_view,
+            "block_views": self.block_views,
+            "views": {k: [type(v).__qualname__, vars(v)] for k, v in self.views.items()},
+        }
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+    def __call__(self, lines: Sequence[str]) -> np.ndarray:
+        """Compute the features of one song.
+
+        Args:
+            lines: The song's ``n`` non-blank lines.
+
+        Returns:
+            ``[n, dim]`` float32.
+        """
+        text = SongText.from_lines(lines, self.max_chars)
+        columns = []
+        context_runs = None
+        for name, view in self.views.items():
+            sim = view(text)
+            columns.append(row_statistics(sim, view.threshold))
+            if name in self.block_views:
+                feats, run_max = block_statistics(sim >= view.threshold)
+                columns.append(feats)
+                if name == self.context_view:
+                    context_runs = run_max
+        columns.append(self._context(text, context_runs))
+        return np.concatenate(columns, axis=1)
+
+    @staticmethod
+    def _context(text: SongText, run_max: np.ndarray) -> np.ndarray:
+        n = len(text)
+        position = np.arange(n, dtype=np.float32) / max(n - 1, 1)
+        words = np.array([len(w) for w in text.words], dtype=np.float32)
+        repeated = float((run_max >= 2).mean())
+        song = [np.log1p(n) / 8.0, repeated, run_max.max() / n]
+        return np.column_stack(
+            [
+                position,
+                np.arange(n) == 0,
+                np.arange(n) == n - 1,
+                np.log1p(text.n_chars) / 5.0,
+                np.log1p(words) / 3.0,
+                *[np.full(n, v, dtype=np.float32) for v in song],
+            ]
+        ).astype(np.float32)

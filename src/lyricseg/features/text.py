@@ -1,0 +1,79 @@
+"""Line normalization and word-level phonetics shared by the similarity views.
+
+Everything per line is bounded by ``max_chars`` so that prose-like records (lines of
+thousands of characters) cost no more than an ordinary lyric line.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+_NON_WORD = re.compile(r"[^\w']+")
+_VOWEL_GROUPS = re.compile(r"[aeiouy]+")
+
+
+@functools.cache
+def _cmu() -> dict[str, str]:
+    """Map each word of the CMU dictionary (shipped by ``pronouncing``) to its first phones."""
+    import pronouncing
+
+    pronouncing.init_cmu()
+    table: dict[str, str] = {}
+    for word, phones in pronouncing.pronunciations:
+        table.setdefault(word, phones)
+    return table
+
+
+@functools.lru_cache(maxsize=200_000)
+def word_phonetics(word: str) -> tuple[str, int, str]:
+    """Phones, syllable count and rhyming part of one lowercase word.
+
+    Words missing from the CMU dictionary fall back to their spelling: the letters stand for
+    phones, vowel groups count syllables and the last vowel group onwards is the rhyme.
+    """
+    phones = _cmu().get(word)
+    if phones is None:
+        groups = list(_VOWEL_GROUPS.finditer(word))
+        rhyme = word[groups[-1].start() :] if groups else word
+        return word, max(1, len(groups)), rhyme
+    symbols = phones.split()
+    stressed = [i for i, p in enumerate(symbols) if p[-1] in "12"]
+    vowels = [i for i, p in enumerate(symbols) if p[-1].isdigit()]
+    start = stressed[-1] if stressed else (vowels[-1] if vowels else 0)
+    compact = "".join(p.rstrip("012") for p in symbols)
+    return compact, max(1, len(vowels)), " ".join(symbols[start:])
+
+
+@dataclass(frozen=True)
+class SongText:
+    """Normalized views of a song's lines, computed once and shared by all views.
+
+    Attributes:
+        norm: Lowercased lines with punctuation removed, truncated to ``max_chars``.
+        words: Tokens of each normalized line.
+        n_chars: Original line lengths in characters, ``[n]``.
+    """
+
+    norm: list[str]
+    words: list[list[str]]
+    n_chars: np.ndarray
+
+    @classmethod
+    def from_lines(cls, lines: tuple[str, ...] | list[str], max_chars: int = 160) -> SongText:
+        """Normalize raw lines (see class docstring)."""
+        norm = [" ".join(_NON_WORD.sub(" ", line[:max_chars].lower()).split()) for line in lines]
+        words = [line.split() for line in norm]
+        n_chars = np.array([len(line) for line in lines], dtype=np.float32)
+        return cls(norm=norm, words=words, n_chars=n_chars)
+
+    def __len__(self) -> int:
+        return len(self.norm)
+
+    @functools.cached_property
+    def phonetic(self) -> list[tuple[tuple[str, int, str], ...]]:
+        """Per line, the :func:`word_phonetics` of each word (at most 40 words a line)."""
+        return [tuple(word_phonetics(w) for w in words[:40]) for words in self.words]

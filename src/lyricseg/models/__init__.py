@@ -1,0 +1,5 @@
+"""The LightningModule and its components."""
+
+from lyricseg.models.tagger import LyricsTagger
+
+__all__ = ["LyricsTagger"]

@@ -1,0 +1,13 @@
+"""Building blocks of the tagger: encoder, attention, decoders."""
+
+from lyricseg.models.components.attention import LineSelfAttention, sinusoidal_positions
+from lyricseg.models.components.decoding import ArgmaxDecoder, ViterbiDecoder
+from lyricseg.models.components.encoder import TaggerNet
+
+__all__ = [
+    "ArgmaxDecoder",
+    "LineSelfAttention",
+    "TaggerNet",
+    "ViterbiDecoder",
+    "sinusoidal_positions",
+]

@@ -1,0 +1,191 @@
+"""The training task: data, model, loss and trainer built from the Hydra config.
+
+``python train.py`` (the root shim) calls :func:`run`, which returns the monitored value for
+sweepers; tests call :func:`train`, which returns metrics and the built objects.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lyricseg.data import LyricsDataModule
+from lyricseg.models.inference import collect_outputs
+from lyricseg.models.tagger import LyricsTagger, attach_run_config
+from lyricseg.utils.errors import exit_on_user_error
+from lyricseg.utils.io import atomic_write_json
+from lyricseg.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+#: Config groups a checkpoint needs to rebuild the model on its own.
+STORED_GROUPS = ("features", "model", "loss", "decoder", "optimizer", "scheduler", "monitor")
+
+
+def _instantiate_dict(cfg: DictConfig | None) -> list[Any]:
+    """Instantiate every non-null ``_target_`` entry of a mapping (callbacks, loggers)."""
+    if not cfg:
+        return []
+    return [instantiate(node) for node in cfg.values() if node is not None and "_target_" in node]
+
+
+def _uses_class_weights(node: Any) -> bool:
+    """Whether a loss config (possibly compound) turns class weights on."""
+    if isinstance(node, DictConfig):
+        weights = node.get("class_weights")
+        if weights is not None and weights != "none":
+            return True
+        return any(_uses_class_weights(v) for v in node.values())
+    if OmegaConf.is_list(node):
+        return any(_uses_class_weights(v) for v in node)
+    return False
+
+
+def stored_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config subset saved in checkpoints (see :data:`STORED_GROUPS`)."""
+    out = {}
+    for key in STORED_GROUPS:
+        node = cfg.get(key)
+        out[key] = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    return out
+
+
+def calibrate(
+    cfg: DictConfig, model: LyricsTagger, datamodule: LyricsDataModule, best_path: str
+) -> dict[str, Any] | None:
+    """Fit the configured calibrator on validation logits and store it in ``best_path``.
+
+    Decisions are not changed: calibration only rescales P(chorus).
+
+    Returns:
+        The report written to ``<run dir>/calibration.json`` (None when disabled).
+    """
+    from lyricseg.metrics import evaluate_songs
+
+    checkpoint = torch.load(best_path, map_location="cpu", weights_only=False)
+    model.load_state_dict(checkpoint["state_dict"])
+    songs = collect_outputs(model, datamodule.val_dataloader())
+    logits = torch.cat([s["logits"] for s in songs])
+    labels = torch.cat([s["labels"] for s in songs])
+    calibrator = instantiate(cfg.calibration).fit(logits, labels)
+    preds = [s["preds"].tolist() for s in songs]
+    targets = [s["labels"].tolist() for s in songs]
+    raw = [torch.softmax(s["logits"], dim=-1)[:, 1].tolist() for s in songs]
+    calibrated = [calibrator(s["logits"]).tolist() for s in songs]
+    before = evaluate_songs(preds, targets, raw)
+    after = evaluate_songs(preds, targets, calibrated)
+    report = {
+        "method": calibrator.to_dict()["name"],
+        "fitted_on": "val",
+        "n_lines": int(labels.numel()),
+        "before": {k: before[k] for k in ("ece", "mce", "conf_over_95")},
+        "after": {k: after[k] for k in ("ece", "mce", "conf_over_95")},
+    }
+    checkpoint.setdefault("lyricseg", {})["calibrator"] = calibrator.to_dict()
+    from lyricseg.utils.io import atomic_write
+
+    with atomic_write(best_path, "wb") as handle:
+        torch.save(checkpoint, handle)
+    atomic_write_json(Path(cfg.paths.output_dir) / "calibration.json", report)
+    log.info(
+        "Calibration (%s) on val: ECE %.4f -> %.4f, MCE %.4f -> %.4f",
+        report["method"],
+        before["ece"],
+        after["ece"],
+        before["mce"],
+        after["mce"],
+    )
+    return report
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Train, calibrate and (optionally) test a tagger.
+
+    Args:
+        cfg: The composed ``train.yaml`` config.
+
+    Returns:
+        ``(metrics, objects)``: the final logged metrics as floats, and the built objects
+        (``cfg``, ``datamodule``, ``model``, ``trainer``, ``best_path``, ``calibration``).
+    """
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+
+    datamodule: LyricsDataModule = instantiate(cfg.data)
+    start = time.perf_counter()
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    featurize_s = time.perf_counter() - start
+
+    criterion = instantiate(cfg.loss)
+    criterion.set_class_counts(datamodule.class_counts)
+    log.info("Loss: %s", criterion.describe())
+    if datamodule.weighted_sampling and _uses_class_weights(cfg.loss):
+        log.warning(
+            "Weighted sampling and class weights are both on: the rarer class is corrected twice."
+        )
+
+    model: LyricsTagger = instantiate(
+        cfg.model, input_dim=datamodule.features.dim, criterion=criterion
+    )
+    attach_run_config(model, stored_config(cfg))
+    callbacks = _instantiate_dict(cfg.get("callbacks"))
+    loggers = _instantiate_dict(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    start = time.perf_counter()
+    trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    fit_s = time.perf_counter() - start
+    checkpoint_cb = trainer.checkpoint_callback
+    best_path = getattr(checkpoint_cb, "best_model_path", "") or ""
+
+    calibration = None
+    if cfg.get("calibration") and best_path and trainer.is_global_zero:
+        calibration = calibrate(cfg, model, datamodule, best_path)
+
+    if cfg.get("test") and datamodule.has_test and not trainer.fast_dev_run:
+        datamodule.setup("test")
+        trainer.test(
+            model=model, datamodule=datamodule, ckpt_path=best_path or None, weights_only=False
+        )
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    metrics["time/featurize_s"] = featurize_s
+    metrics["time/fit_s"] = fit_s
+    if trainer.is_global_zero:
+        summary = {
+            "best_checkpoint": best_path,
+            "best_score": float(checkpoint_cb.best_model_score)
+            if checkpoint_cb is not None and checkpoint_cb.best_model_score is not None
+            else None,
+            "monitor": cfg.monitor,
+            "epochs": trainer.current_epoch,
+            "metrics": metrics,
+            "calibration": calibration,
+        }
+        atomic_write_json(Path(cfg.paths.output_dir) / "summary.json", summary)
+        log.info("Best %s = %s (%s)", cfg.monitor, summary["best_score"], best_path)
+    objects = {
+        "cfg": cfg,
+        "datamodule": datamodule,
+        "model": model,
+        "trainer": trainer,
+        "best_path": best_path,
+        "calibration": calibration,
+    }
+    return metrics, objects
+
+
+@exit_on_user_error
+def run(cfg: DictConfig) -> float | None:
+    """Train and return the best value of the monitored metric (what a sweeper optimizes)."""
+    metrics, _ = train(cfg)
+    return metrics.get(f"{cfg.monitor}_best", metrics.get(cfg.monitor))
