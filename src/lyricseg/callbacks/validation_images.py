@@ -1,0 +1,166 @@
+"""Validation figures for TensorBoard: reliability diagram, confusion matrix, label strips."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+
+from lyricseg.calibration import reliability_data
+from lyricseg.utils import get_logger
+
+log = get_logger(__name__)
+
+_LABEL_CMAP = ListedColormap(["#4c72b0", "#dd8452"])  # verse, chorus
+
+
+def _concat(songs: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
+    arrays = [np.asarray(song[key]).reshape(-1) for song in songs]
+    return np.concatenate(arrays) if arrays else np.zeros(0)
+
+
+def reliability_figure(probs: np.ndarray, target: np.ndarray, n_bins: int = 15) -> Figure:
+    """Reliability diagram of ``P(chorus)`` (confidence of the more probable class).
+
+    Args:
+        probs: ``[N]`` ``P(chorus)`` of all validation lines.
+        target: ``[N]`` gold labels.
+        n_bins: Equal-width confidence bins.
+
+    Returns:
+        A matplotlib figure (not attached to pyplot).
+    """
+    data = reliability_data(probs, target, n_bins=n_bins)
+    fig = Figure(figsize=(5, 5), dpi=80)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 1.0 / n_bins
+    filled = data["counts"] > 0
+    ax.bar(
+        data["bin_centers"][filled],
+        data["accuracies"][filled],
+        width=width,
+        edgecolor="black",
+        alpha=0.8,
+        label="accuracy",
+    )
+    ax.plot(data["confidences"][filled], data["accuracies"][filled], "o", color="black", ms=3)
+    ax.plot([0.5, 1], [0.5, 1], "--", color="gray", label="perfect calibration")
+    ax.set_xlim(0.5, 1)  # the decided class always has confidence >= 0.5
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence of the decided class")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"ECE {data['ece']:.3f}  MCE {data['mce']:.3f}  ({int(filled.sum())} bins)")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(preds: np.ndarray, target: np.ndarray) -> Figure:
+    """Row-normalised 2x2 confusion matrix with counts.
+
+    Args:
+        preds: ``[N]`` decided labels.
+        target: ``[N]`` gold labels.
+
+    Returns:
+        A matplotlib figure.
+    """
+    counts = np.zeros((2, 2), dtype=np.int64)
+    np.add.at(counts, (target.astype(np.int64), preds.astype(np.int64)), 1)
+    rows = counts.sum(1, keepdims=True)
+    share = np.divide(counts, rows, out=np.zeros((2, 2)), where=rows > 0)
+    fig = Figure(figsize=(4, 4), dpi=80)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
+    names = ["verse", "chorus"]
+    ax.set_xticks([0, 1], names)
+    ax.set_yticks([0, 1], names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    for t in range(2):
+        for p in range(2):
+            color = "white" if share[t, p] > 0.5 else "black"
+            ax.text(p, t, f"{counts[t, p]}\n{share[t, p]:.2f}", ha="center", va="center", c=color)
+    fig.tight_layout()
+    return fig
+
+
+def label_strips_figure(songs: Sequence[Mapping[str, Any]]) -> Figure:
+    """Gold and predicted label strips, with ``P(chorus)`` drawn over the prediction.
+
+    Args:
+        songs: Dicts with ``id``, ``probs`` ``[n]``, ``preds`` ``[n]`` and ``target`` ``[n]``.
+
+    Returns:
+        A matplotlib figure with one panel per song.
+    """
+    fig = Figure(figsize=(10, 1.3 * max(len(songs), 1) + 0.4), dpi=80)
+    axes = fig.subplots(max(len(songs), 1), 1, squeeze=False)[:, 0]
+    for ax, song in zip(axes, songs, strict=False):
+        target = np.asarray(song["target"]).reshape(1, -1)
+        preds = np.asarray(song["preds"]).reshape(1, -1)
+        probs = np.asarray(song["probs"], dtype=float).reshape(-1)
+        n = target.shape[1]
+        strips = np.concatenate([target, preds], axis=0)
+        ax.imshow(strips, aspect="auto", cmap=_LABEL_CMAP, vmin=0, vmax=1,
+                  extent=(-0.5, n - 0.5, 1.5, -0.5), interpolation="nearest")  # fmt: skip
+        # P(chorus) runs across the predicted row: bottom edge 0, top edge 1
+        ax.plot(np.arange(n), 1.5 - probs, color="black", lw=1)
+        ax.set_yticks([0, 1], ["gold", "pred"])
+        ax.set_xlim(-0.5, n - 0.5)
+        accuracy = float((target == preds).mean()) if n else 0.0
+        ax.set_title(f"{song.get('id', '?')}  ({n} lines, accuracy {accuracy:.2f})", fontsize=9)
+    axes[-1].set_xlabel("line (blue verse, orange chorus; black line P(chorus) on pred row)")
+    fig.tight_layout()
+    return fig
+
+
+class ValidationImages(Callback):
+    """Log validation figures to TensorBoard every few epochs (global rank zero only).
+
+    Reads ``pl_module.val_songs``: a list of ``{"id": str, "probs": ndarray[n] float,
+    "preds": ndarray[n] int, "target": ndarray[n] int}`` that the module fills during the
+    validation epoch (this hook runs before the module's own ``on_validation_epoch_end``).
+    Figures go to every ``TensorBoardLogger`` under ``val/reliability_diagram``,
+    ``val/confusion_matrix`` and ``val/label_strips``; other loggers are skipped.
+
+    Args:
+        every_n_epochs: Log on epochs 0, N, 2N, ... (0-based).
+        n_songs: Songs drawn as label strips (the first ones of the validation order, so the
+            same songs are shown every time).
+        n_bins: Bins of the reliability diagram.
+    """
+
+    def __init__(self, every_n_epochs: int = 5, n_songs: int = 4, n_bins: int = 15) -> None:
+        super().__init__()
+        self.every_n_epochs = max(int(every_n_epochs), 1)
+        self.n_songs = int(n_songs)
+        self.n_bins = int(n_bins)
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Draw and log the figures when this epoch is due."""
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        if trainer.current_epoch % self.every_n_epochs != 0:
+            return
+        writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+        if not writers:
+            return
+        songs = [s for s in getattr(pl_module, "val_songs", None) or [] if len(s["target"])]
+        if not songs:
+            log.debug("no val_songs collected; skipping validation images")
+            return
+        probs, preds, target = (_concat(songs, k) for k in ("probs", "preds", "target"))
+        figures = {
+            "val/reliability_diagram": lambda: reliability_figure(probs, target, self.n_bins),
+            "val/confusion_matrix": lambda: confusion_figure(preds, target),
+            "val/label_strips": lambda: label_strips_figure(songs[: self.n_songs]),
+        }
+        for writer in writers:
+            for tag, make in figures.items():
+                writer.add_figure(tag, make(), global_step=trainer.global_step)
