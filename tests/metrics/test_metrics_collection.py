@@ -107,3 +107,26 @@ def test_two_process_sync_equals_single_process(corpus, batch, tmp_path):
     assert distributed.keys() == expected.keys()
     for key, value in expected.items():
         assert distributed[key] == pytest.approx(value, abs=1e-6), key
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu(corpus, batch):
+    preds, targets, probs = corpus(6, 40)
+    p, t, m, q = batch(preds, targets, probs)
+    cpu = build_metric_collection()
+    cpu.update(preds=p, target=t, mask=m, probs=q)
+    gpu = build_metric_collection().to("cuda")
+    gpu.update(preds=p.cuda(), target=t.cuda(), mask=m.cuda(), probs=q.cuda())
+    expected, got = cpu.compute(), gpu.compute()
+    for key, value in expected.items():
+        assert got[key].item() == pytest.approx(value.item(), abs=1e-6), key
+
+
+def test_half_precision_probs_are_accepted(corpus, batch):
+    preds, targets, probs = corpus(7, 20)
+    p, t, m, q = batch(preds, targets, probs)
+    full = build_metric_collection()
+    full.update(preds=p, target=t, mask=m, probs=q)
+    half = build_metric_collection()
+    half.update(preds=p, target=t, mask=m, probs=q.bfloat16())
+    assert half.compute()["ece"].item() == pytest.approx(full.compute()["ece"].item(), abs=0.02)

@@ -195,7 +195,9 @@ class CalibrationMetrics(_SegmentationMetric):
         if probs is None:
             raise LyricsegError("CalibrationMetrics.update needs probs (P(chorus), [B, T])")
         check_inputs(preds, target, mask, probs)
-        bins, tails = _calibration_update(probs.detach(), target, mask, self.n_bins)
+        # float32 at least: half-precision bin edges would misplace confidences
+        probs = probs.detach().to(torch.promote_types(probs.dtype, torch.float32))
+        bins, tails = _calibration_update(probs, target, mask, self.n_bins)
         self.bins += bins
         self.tails += tails
 
