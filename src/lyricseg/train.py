@@ -147,6 +147,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     checkpoint_cb = trainer.checkpoint_callback
     best_path = getattr(checkpoint_cb, "best_model_path", "") or ""
 
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     calibration = None
     if cfg.get("calibration") and best_path and trainer.is_global_zero:
         calibration = calibrate(cfg, model, datamodule, best_path)
@@ -156,8 +157,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         trainer.test(
             model=model, datamodule=datamodule, ckpt_path=best_path or None, weights_only=False
         )
+        metrics.update(
+            {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+        )
 
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     metrics["time/featurize_s"] = featurize_s
     metrics["time/fit_s"] = fit_s
     if trainer.is_global_zero:

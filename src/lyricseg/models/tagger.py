@@ -83,9 +83,12 @@ class LyricsTagger(L.LightningModule):
         logits = self(batch["features"], batch["mask"])
         total, components = self.criterion(logits, batch["labels"].clamp(min=0), batch["mask"])
         size = len(batch["ids"])
-        self.log(f"{stage}/loss", total, prog_bar=True, batch_size=size, sync_dist=stage != "train")
+        # Epoch means under stable names (train/loss, train/loss/<component>, val/...).
+        options = {"on_step": False, "on_epoch": True, "batch_size": size}
+        options["sync_dist"] = stage != "train"
+        self.log(f"{stage}/loss", total, prog_bar=True, **options)
         for name, value in components.items():
-            self.log(f"{stage}/loss/{name}", value, batch_size=size, sync_dist=stage != "train")
+            self.log(f"{stage}/loss/{name}", value, **options)
         return total, logits
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:  # noqa: D102

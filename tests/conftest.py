@@ -1,0 +1,88 @@
+"""Shared fixtures: config composition with tmp outputs, the tiny corpus, the real corpus."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+REPO = Path(__file__).resolve().parents[1]
+RESOURCES = REPO / "tests" / "resources"
+TINY = RESOURCES / "tiny"
+CORPUS = Path(os.environ.get("LYRICSEG_CORPUS_DIR", REPO.parent / "shared" / "data" / "lyrics"))
+
+
+def tmp_paths(tmp_path: Path) -> list[str]:
+    """Overrides that keep every output of a run under ``tmp_path``."""
+    return [
+        f"paths.root_dir={REPO}",
+        f"paths.output_dir={tmp_path}/run",
+        f"paths.log_dir={tmp_path}/logs",
+        f"paths.data_dir={tmp_path}/data",
+        f"paths.cache_dir={tmp_path}/cache",
+    ]
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    """Compose the real ``train.yaml`` with tiny data, a small model and tmp outputs."""
+
+    def _make(*overrides: str, config_name: str = "train") -> DictConfig:
+        base = tmp_paths(tmp_path)
+        if config_name == "train":
+            base += [
+                "data=tiny",
+                "model.hidden_size=16",
+                "model.projection_size=16",
+                "model.num_layers=1",
+                "trainer.max_epochs=2",
+                "callbacks.progress_bar=null",
+                "callbacks.model_summary=null",
+                "+trainer.enable_progress_bar=false",
+                "+trainer.enable_model_summary=false",
+            ]
+        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=[*base, *overrides])
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(tmp_path / "run")
+        return cfg
+
+    return _make
+
+
+@pytest.fixture
+def corpus_dir() -> Path:
+    """The real lyrics corpus; tests using it skip when it is absent."""
+    if not (CORPUS / "train.jsonl").exists() or not (CORPUS / "val.jsonl").exists():
+        pytest.skip(f"real corpus not found at {CORPUS} (set LYRICSEG_CORPUS_DIR to its folder)")
+    return CORPUS
+
+
+def run_script(
+    script: str, *args: str, cwd: Path | None = None, timeout: int = 300, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a root script (``train.py`` / ``predict.py``) in a subprocess."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, str(REPO / script), *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        input=stdin,
+    )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny tensors run faster on one thread, and tests share two cores."""
+    import torch
+
+    torch.set_num_threads(1)
