@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+from conftest import REPO
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from conftest import REPO
 from lyricseg.features.summaries import diagonal_runs
 
 

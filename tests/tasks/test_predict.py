@@ -1,8 +1,8 @@
 import json
 
 import pytest
-
 from conftest import RESOURCES, TINY, run_script, tmp_paths
+
 from lyricseg.train import train
 
 EXPECTED_KEYS = {
@@ -29,9 +29,8 @@ EXPECTED_KEYS = {
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from hydra import compose, initialize_config_dir
-
     from conftest import REPO
+    from hydra import compose, initialize_config_dir
 
     tmp = tmp_path_factory.mktemp("trained")
     overrides = [

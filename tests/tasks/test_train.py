@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY, run_script, tmp_paths
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY, run_script, tmp_paths
 from lyricseg.train import train
 
 FAST = [
