@@ -64,7 +64,12 @@ class Predictor:
         config = DictConfig(stored["config"])
         features = instantiate(config.features)
         criterion = instantiate(config.loss)
-        model = instantiate(config.model, input_dim=stored["input_dim"], criterion=criterion)
+        model = instantiate(
+            config.model,
+            input_dim=stored["input_dim"],
+            ssm_channels=len(features.ssm_views),
+            criterion=criterion,
+        )
         try:
             model.load_state_dict(checkpoint["state_dict"])
         except RuntimeError as err:

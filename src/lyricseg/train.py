@@ -132,7 +132,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         )
 
     model: LyricsTagger = instantiate(
-        cfg.model, input_dim=datamodule.features.dim, criterion=criterion
+        cfg.model,
+        input_dim=datamodule.features.dim,
+        ssm_channels=len(datamodule.features.ssm_views),
+        criterion=criterion,
     )
     attach_run_config(model, stored_config(cfg))
     callbacks = _instantiate_dict(cfg.get("callbacks"))

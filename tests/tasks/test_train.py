@@ -115,3 +115,22 @@ def test_bad_data_gives_one_clear_error(tmp_path):
 def test_loss_swaps_by_config(make_cfg, loss):
     metrics, objects = train(make_cfg(f"loss={loss}", "trainer.max_epochs=1"))
     assert type(objects["model"].criterion).__name__.lower().startswith(loss.split("_")[0][:5])
+
+
+def test_ssm_encoder_model_trains_and_predicts(make_cfg, tmp_path):
+    from lyricseg.data import read_jsonl
+    from lyricseg.predict import Predictor
+
+    cfg = make_cfg(
+        "model=ssm_bilstm",
+        "features.ssm_views=[string,exact]",
+        "model.hidden_size=16",
+        "model.projection_size=16",
+        "model.num_layers=1",
+        "model.ssm_encoder.channels=4",
+    )
+    _, objects = train(cfg)
+    assert objects["model"].net.ssm_encoder is not None
+    predictor = Predictor.from_checkpoint(objects["best_path"])
+    records = predictor.predict(read_jsonl(TINY / "val.jsonl"))
+    assert [len(r["labels"]) for r in records] == [12, 6, 7, 1]

@@ -27,12 +27,15 @@ class SongDataset(Dataset):
 
     Args:
         songs: The songs (labels may be None, e.g. at prediction time).
-        features: One ``[n_i, F]`` array per song.
+        features: One ``(features [n_i, F], ssm [V, n_i, n_i] uint8 | None)`` pair per song.
     """
 
-    def __init__(self, songs: Sequence[Song], features: Sequence[np.ndarray]):
+    def __init__(
+        self, songs: Sequence[Song], features: Sequence[tuple[np.ndarray, np.ndarray | None]]
+    ):
         self.songs = list(songs)
-        self.features = [torch.as_tensor(f) for f in features]
+        self.features = [torch.as_tensor(f) for f, _ in features]
+        self.ssms = [None if s is None else torch.as_tensor(s) for _, s in features]
 
     def __len__(self) -> int:
         return len(self.songs)
@@ -44,6 +47,7 @@ class SongDataset(Dataset):
             "id": song.id,
             "index": index,
             "features": self.features[index],
+            "ssm": self.ssms[index],
             "labels": torch.tensor(labels, dtype=torch.long),
         }
 
@@ -59,7 +63,8 @@ def collate_songs(items: list[dict[str, Any]]) -> dict[str, Any]:
     Returns:
         Dict with ``features`` ``[B, T, F]`` float, ``labels`` ``[B, T]`` long (-1 where
         unknown or padded), ``mask`` ``[B, T]`` bool (True on real lines), ``ids`` (list of
-        str) and ``index`` ``[B]`` long (position in the dataset).
+        str), ``index`` ``[B]`` long (position in the dataset) and ``ssm`` ``[B, V, T, T]``
+        float in [0, 1] (zero-padded) or None when the songs carry no SSMs.
     """
     lengths = [len(item["labels"]) for item in items]
     batch, width = len(items), max(lengths)
@@ -71,8 +76,15 @@ def collate_songs(items: list[dict[str, Any]]) -> dict[str, Any]:
         features[b, :n] = item["features"]
         labels[b, :n] = item["labels"]
         mask[b, :n] = True
+    ssm = None
+    if items[0].get("ssm") is not None:
+        views = items[0]["ssm"].shape[0]
+        ssm = torch.zeros(batch, views, width, width, dtype=torch.float32)
+        for b, (item, n) in enumerate(zip(items, lengths, strict=True)):
+            ssm[b, :, :n, :n] = item["ssm"].float() / 255.0
     return {
         "features": features,
+        "ssm": ssm,
         "labels": labels,
         "mask": mask,
         "ids": [item["id"] for item in items],

@@ -27,14 +27,17 @@ def _init_worker(extractor: FeatureExtractor) -> None:
     _WORKER_EXTRACTOR = extractor
 
 
-def _featurize_one(lines: tuple[str, ...]) -> np.ndarray:
+Featurized = tuple[np.ndarray, np.ndarray | None]
+
+
+def _featurize_one(lines: tuple[str, ...]) -> Featurized:
     assert _WORKER_EXTRACTOR is not None
-    return _WORKER_EXTRACTOR(lines)
+    return _WORKER_EXTRACTOR.extract(lines)
 
 
 def featurize_songs(
     songs: Sequence[Song], extractor: FeatureExtractor, workers: int = 1
-) -> list[np.ndarray]:
+) -> list[Featurized]:
     """Compute the features of many songs, in order.
 
     Args:
@@ -44,15 +47,16 @@ def featurize_songs(
             longest first so that one long song does not finish last.
 
     Returns:
-        One ``[n_i, extractor.dim]`` float32 array per song.
+        One ``(features [n_i, dim] float32, ssm [V, n_i, n_i] uint8 | None)`` pair per song
+        (see :meth:`~lyricseg.features.FeatureExtractor.extract`).
     """
     if workers <= 1 or len(songs) < 64:
-        return [extractor(song.lines) for song in songs]
+        return [extractor.extract(song.lines) for song in songs]
     order = sorted(range(len(songs)), key=lambda i: -len(songs[i]))
     ctx = mp.get_context("fork")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(extractor,)) as pool:
         results = pool.map(_featurize_one, [songs[i].lines for i in order], chunksize=8)
-    out: list[np.ndarray] = [None] * len(songs)  # type: ignore[list-item]
+    out: list[Featurized] = [None] * len(songs)  # type: ignore[list-item]
     for i, feats in zip(order, results, strict=True):
         out[i] = feats
     return out
@@ -64,7 +68,7 @@ def load_featurized(
     cache_dir: str | Path | None,
     require_labels: bool = True,
     workers: int = 1,
-) -> tuple[list[Song], list[np.ndarray]]:
+) -> tuple[list[Song], list[Featurized]]:
     """Read a JSONL corpus and its features, from the cache when it holds them.
 
     The cache entry is keyed by the SHA-256 of the file's bytes and the extractor's
@@ -78,7 +82,7 @@ def load_featurized(
         workers: Processes for featurization on a cache miss.
 
     Returns:
-        The songs and one ``[n_i, dim]`` float32 feature array per song.
+        The songs and their ``(features, ssm)`` pairs (see :func:`featurize_songs`).
     """
     path = Path(path)
     try:
@@ -93,7 +97,7 @@ def load_featurized(
         if cache_file.exists():
             try:
                 cached = torch.load(cache_file, weights_only=True)
-                return songs, [t.numpy() for t in cached]
+                return songs, [(f.numpy(), None if s is None else s.numpy()) for f, s in cached]
             except Exception as err:  # a truncated or foreign file: recompute it
                 log.warning("Ignoring unreadable feature cache %s (%s)", cache_file, err)
     start = time.perf_counter()
@@ -109,5 +113,11 @@ def load_featurized(
         from lyricseg.utils.io import atomic_write
 
         with atomic_write(cache_file, "wb") as handle:
-            torch.save([torch.from_numpy(f) for f in feats], handle)
+            torch.save(
+                [
+                    (torch.from_numpy(f), None if s is None else torch.from_numpy(s))
+                    for f, s in feats
+                ],
+                handle,
+            )
     return songs, feats

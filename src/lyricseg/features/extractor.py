@@ -40,6 +40,8 @@ class FeatureExtractor:
             statistics (all views when None).
         max_chars: Characters of a line looked at; bounds the work on prose-like lines.
         context_view: The view whose blocks give the song-level context features.
+        ssm_views: Views whose raw SSMs are also kept (stacked, quantized to uint8) for a
+            learned SSM encoder; empty keeps none.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class FeatureExtractor:
         block_views: Sequence[str] | None = None,
         max_chars: int = 160,
         context_view: str = "string",
+        ssm_views: Sequence[str] = (),
     ):
         self.views = dict(views)
         self.block_views = list(self.views) if block_views is None else list(block_views)
@@ -59,6 +62,9 @@ class FeatureExtractor:
             )
         self.max_chars = max_chars
         self.context_view = context_view
+        self.ssm_views = list(ssm_views)
+        if set(self.ssm_views) - set(self.views):
+            raise ValueError(f"ssm_views {self.ssm_views} must name configured views")
 
     @property
     def names(self) -> list[str]:
@@ -82,24 +88,34 @@ class FeatureExtractor:
             "max_chars": self.max_chars,
             "context_view": self.context_view,
             "block_views": self.block_views,
+            "ssm_views": self.ssm_views,
             "views": {k: [type(v).__qualname__, vars(v)] for k, v in self.views.items()},
         }
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
     def __call__(self, lines: Sequence[str]) -> np.ndarray:
+        """Per-line features of one song, ``[n, dim]`` float32 (see :meth:`extract`)."""
+        return self.extract(lines)[0]
+
+    def extract(self, lines: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """Compute the features of one song.
 
         Args:
             lines: The song's ``n`` non-blank lines.
 
         Returns:
-            ``[n, dim]`` float32.
+            ``(features, ssm)``: ``[n, dim]`` float32 per-line features, and the stacked SSMs
+            of :attr:`ssm_views` as ``[len(ssm_views), n, n]`` uint8 (similarity × 255), or
+            None when no SSM view is configured.
         """
         text = SongText.from_lines(lines, self.max_chars)
         columns = []
+        kept = {}
         context_runs = None
         for name, view in self.views.items():
             sim = view(text)
+            if name in self.ssm_views:
+                kept[name] = np.rint(sim * 255).astype(np.uint8)
             columns.append(row_statistics(sim, view.threshold))
             if name in self.block_views:
                 feats, run_max = block_statistics(sim >= view.threshold)
@@ -107,7 +123,8 @@ class FeatureExtractor:
                 if name == self.context_view:
                     context_runs = run_max
         columns.append(self._context(text, context_runs))
-        return np.concatenate(columns, axis=1)
+        ssm = np.stack([kept[v] for v in self.ssm_views]) if self.ssm_views else None
+        return np.concatenate(columns, axis=1), ssm
 
     @staticmethod
     def _context(text: SongText, run_max: np.ndarray) -> np.ndarray:

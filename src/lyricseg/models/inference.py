@@ -26,7 +26,7 @@ def collect_outputs(model: LyricsTagger, batches: Iterable[dict[str, Any]]) -> l
     songs = []
     for batch in batches:
         mask = batch["mask"]
-        logits = model(batch["features"], mask).float()
+        logits = model(batch["features"], mask, batch.get("ssm")).float()
         preds = model.decoder(logits, mask)
         for b in range(len(batch["ids"])):
             n = int(mask[b].sum())

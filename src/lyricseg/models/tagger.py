@@ -33,6 +33,9 @@ class LyricsTagger(L.LightningModule):
         decoder: Turns logits into labels (argmax when None).
         monitor: Name of the metric that selects the best epoch (best-so-far is logged as
             ``<monitor>_best``).
+        ssm_encoder: Optional factory ``in_channels -> nn.Module`` for a learned encoder over
+            the stacked SSMs (see :class:`~lyricseg.models.components.SSMEncoder`).
+        ssm_channels: Number of stacked SSM views (from the feature extractor).
     """
 
     def __init__(
@@ -48,10 +51,13 @@ class LyricsTagger(L.LightningModule):
         projection_size: int = 128,
         decoder: nn.Module | None = None,
         monitor: str = "val/boundary_f1",
+        ssm_encoder: Callable[[int], nn.Module] | None = None,
+        ssm_channels: int = 0,
     ):
         super().__init__()
         self.save_hyperparameters(
-            ignore=["criterion", "optimizer", "scheduler", "attention", "decoder"], logger=False
+            ignore=["criterion", "optimizer", "scheduler", "attention", "decoder", "ssm_encoder"],
+            logger=False,
         )
         self.net = TaggerNet(
             input_dim,
@@ -60,6 +66,8 @@ class LyricsTagger(L.LightningModule):
             dropout=dropout,
             attention=attention,
             projection_size=projection_size,
+            ssm_encoder=ssm_encoder,
+            ssm_channels=ssm_channels,
         )
         self.criterion = criterion
         self.decoder = decoder if decoder is not None else ArgmaxDecoder()
@@ -75,12 +83,14 @@ class LyricsTagger(L.LightningModule):
         #: Resolved features/model/loss/decoder config stored in checkpoints (see predict.py).
         self.run_config: dict[str, Any] | None = None
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, T, C]`` for features ``[B, T, F]`` and mask ``[B, T]``."""
-        return self.net(features, mask)
+    def forward(
+        self, features: torch.Tensor, mask: torch.Tensor, ssm: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits ``[B, T, C]`` for features ``[B, T, F]``, mask ``[B, T]`` and SSMs."""
+        return self.net(features, mask, ssm)
 
     def _loss(self, batch: dict[str, Any], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self(batch["features"], batch["mask"])
+        logits = self(batch["features"], batch["mask"], batch.get("ssm"))
         total, components = self.criterion(logits, batch["labels"].clamp(min=0), batch["mask"])
         size = len(batch["ids"])
         # Epoch means under stable names (train/loss, train/loss/<component>, val/...).
@@ -140,7 +150,7 @@ class LyricsTagger(L.LightningModule):
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """Logits and decoded labels of a batch (``[B, T, C]`` and ``[B, T]``)."""
-        logits = self(batch["features"], batch["mask"])
+        logits = self(batch["features"], batch["mask"], batch.get("ssm"))
         return {
             "logits": logits.float(),
             "preds": self.decoder(logits, batch["mask"]),

@@ -3,10 +3,12 @@
 from lyricseg.models.components.attention import LineSelfAttention, sinusoidal_positions
 from lyricseg.models.components.decoding import ArgmaxDecoder, ViterbiDecoder
 from lyricseg.models.components.encoder import TaggerNet
+from lyricseg.models.components.ssm_encoder import SSMEncoder
 
 __all__ = [
     "ArgmaxDecoder",
     "LineSelfAttention",
+    "SSMEncoder",
     "TaggerNet",
     "ViterbiDecoder",
     "sinusoidal_positions",

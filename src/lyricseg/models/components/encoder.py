@@ -22,6 +22,9 @@ class TaggerNet(nn.Module):
             :class:`~lyricseg.models.components.attention.LineSelfAttention`).
         projection_size: Width of the input projection.
         num_classes: Output classes ``C``.
+        ssm_encoder: Optional factory ``in_channels -> SSMEncoder`` whose per-line output is
+            concatenated to the projected features; needs ``ssm_channels``.
+        ssm_channels: Number of stacked SSM views fed to ``ssm_encoder``.
     """
 
     def __init__(
@@ -33,8 +36,12 @@ class TaggerNet(nn.Module):
         attention: Callable[[int], nn.Module] | None = None,
         projection_size: int = 128,
         num_classes: int = 2,
+        ssm_encoder: Callable[[int], nn.Module] | None = None,
+        ssm_channels: int = 0,
     ):
         super().__init__()
+        self.ssm_encoder = ssm_encoder(ssm_channels) if ssm_encoder is not None else None
+        ssm_dim = self.ssm_encoder.out_dim if self.ssm_encoder is not None else 0
         self.projection = nn.Sequential(
             nn.LayerNorm(input_dim),
             nn.Linear(input_dim, projection_size),
@@ -42,7 +49,7 @@ class TaggerNet(nn.Module):
             nn.Dropout(dropout),
         )
         self.lstm = nn.LSTM(
-            projection_size,
+            projection_size + ssm_dim,
             hidden_size,
             num_layers=num_layers,
             batch_first=True,
@@ -54,18 +61,25 @@ class TaggerNet(nn.Module):
             nn.Dropout(dropout), nn.Linear(2 * hidden_size, num_classes)
         )
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, features: torch.Tensor, mask: torch.Tensor, ssm: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Score every line.
 
         Args:
             features: ``[B, T, F]`` float.
             mask: ``[B, T]`` bool, True on real lines.
+            ssm: ``[B, V, T, T]`` stacked SSMs, required when the net has an SSM encoder.
 
         Returns:
             Logits ``[B, T, C]`` (values at padded positions are meaningless).
         """
         width = features.shape[1]
         x = self.projection(features)
+        if self.ssm_encoder is not None:
+            if ssm is None:
+                raise ValueError("this model reads SSMs: configure features.ssm_views")
+            x = torch.cat([x, self.ssm_encoder(ssm.to(x.dtype), mask)], dim=-1)
         lengths = mask.sum(dim=1).clamp(min=1).cpu()
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
