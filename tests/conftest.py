@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
-
-REPO = Path(__file__).resolve().parents[1]
-RESOURCES = REPO / "tests" / "resources"
-TINY = RESOURCES / "tiny"
-CORPUS = Path(os.environ.get("LYRICSEG_CORPUS_DIR", REPO.parent / "shared" / "data" / "lyrics"))
-
-
-def tmp_paths(tmp_path: Path) -> list[str]:
-    """Overrides that keep every output of a run under ``tmp_path``."""
-    return [
-        f"paths.root_dir={REPO}",
-        f"paths.output_dir={tmp_path}/run",
-        f"paths.log_dir={tmp_path}/logs",
-        f"paths.data_dir={tmp_path}/data",
-        f"paths.cache_dir={tmp_path}/cache",
-    ]
+from support import CORPUS, REPO, tmp_paths
 
 
 @pytest.fixture
@@ -62,22 +44,6 @@ def corpus_dir() -> Path:
     if not (CORPUS / "train.jsonl").exists() or not (CORPUS / "val.jsonl").exists():
         pytest.skip(f"real corpus not found at {CORPUS} (set LYRICSEG_CORPUS_DIR to its folder)")
     return CORPUS
-
-
-def run_script(
-    script: str, *args: str, cwd: Path | None = None, timeout: int = 300, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run a root script (``train.py`` / ``predict.py``) in a subprocess."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run(
-        [sys.executable, str(REPO / script), *args],
-        cwd=cwd or REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        input=stdin,
-    )
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -20,9 +20,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from lyricseg.data.datamodule import SongDataset, collate_songs
+from lyricseg.data.batching import SongDataset, collate_songs
 from lyricseg.data.featurize import featurize_songs
 from lyricseg.data.songs import Song, read_songs
+from lyricseg.models.components import ArgmaxDecoder, build_net
 from lyricseg.utils.errors import LyricsegError, exit_on_user_error
 from lyricseg.utils.io import atomic_write, atomic_write_json
 from lyricseg.utils.logging import get_logger
@@ -34,13 +35,18 @@ log = get_logger(__name__)
 class Predictor:
     """A restored tagger ready to label songs.
 
+    Only the network, the decoder, the feature extractor and the calibrator are rebuilt (no
+    LightningModule, no loss), which keeps a cold start to the imports torch itself needs.
+
     Attributes:
-        model: The LightningModule in eval mode.
+        net: The :class:`~lyricseg.models.components.TaggerNet` in eval mode.
+        decoder: Turns logits into labels (the model's configured decoder).
         features: The feature extractor the model was trained with.
         calibrator: Maps logits ``[..., C]`` to calibrated P(chorus) ``[...]``, or None.
     """
 
-    model: Any
+    net: Any
+    decoder: Any
     features: Any
     calibrator: Any | None
 
@@ -63,24 +69,24 @@ class Predictor:
             raise LyricsegError(f"{path} is not a lyricseg checkpoint (no stored configuration)")
         config = DictConfig(stored["config"])
         features = instantiate(config.features)
-        criterion = instantiate(config.loss)
-        model = instantiate(
-            config.model,
-            input_dim=stored["input_dim"],
-            ssm_channels=len(features.ssm_views),
-            criterion=criterion,
-        )
+        net = build_net(config.model, stored["input_dim"], len(features.ssm_views))
+        weights = {
+            k.removeprefix("net."): v
+            for k, v in checkpoint["state_dict"].items()
+            if k.startswith("net.")
+        }
         try:
-            model.load_state_dict(checkpoint["state_dict"])
+            net.load_state_dict(weights)
         except RuntimeError as err:
             raise LyricsegError(f"checkpoint {path} does not match its own model: {err}") from None
-        model.eval()
+        net.eval()
+        decoder = instantiate(config.decoder) if config.get("decoder") else ArgmaxDecoder()
         calibrator = None
         if stored.get("calibrator"):
             from lyricseg.calibration import calibrator_from_dict
 
             calibrator = calibrator_from_dict(stored["calibrator"])
-        return cls(model=model, features=features, calibrator=calibrator)
+        return cls(net=net, decoder=decoder, features=features, calibrator=calibrator)
 
     @torch.no_grad()
     def predict(
@@ -105,7 +111,7 @@ class Predictor:
             for s in range(0, len(order), batch_size)
         )
         records: list[dict[str, Any]] = [{} for _ in songs]
-        for out in collect_outputs(self.model, batches):
+        for out in collect_outputs(self.net, self.decoder, batches):
             logits = out["logits"]
             if self.calibrator is not None:
                 probs = self.calibrator(logits)

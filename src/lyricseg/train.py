@@ -70,7 +70,7 @@ def calibrate(
 
     checkpoint = torch.load(best_path, map_location="cpu", weights_only=False)
     model.load_state_dict(checkpoint["state_dict"])
-    songs = collect_outputs(model, datamodule.val_dataloader())
+    songs = collect_outputs(model, model.decoder, datamodule.val_dataloader())
     logits = torch.cat([s["logits"] for s in songs])
     labels = torch.cat([s["labels"] for s in songs])
     calibrator = instantiate(cfg.calibration).fit(logits, labels)

@@ -1,6 +1,6 @@
 import json
 
-from conftest import CORPUS
+from support import CORPUS
 
 from lyricseg.data.audit import main
 

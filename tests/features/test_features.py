@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-from conftest import REPO
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from support import REPO
 
 from lyricseg.features.summaries import diagonal_runs
 

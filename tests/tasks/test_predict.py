@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from conftest import RESOURCES, TINY, run_script, tmp_paths
+from support import RESOURCES, TINY, run_script, tmp_paths
 
 from lyricseg.train import train
 
@@ -29,8 +29,8 @@ EXPECTED_KEYS = {
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from conftest import REPO
     from hydra import compose, initialize_config_dir
+    from support import REPO
 
     tmp = tmp_path_factory.mktemp("trained")
     overrides = [
@@ -145,3 +145,15 @@ def test_checkpoint_ignores_current_conf(checkpoint, tmp_path):
     assert predictor.calibrator is not None
     records = predictor.predict(read_jsonl(TINY / "val.jsonl"))
     assert len(records) == 4
+
+
+def test_prediction_does_not_import_lightning():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lyricseg.predict, lyricseg.calibration, lyricseg.data;"
+        "print([m for m in ('lightning', 'sklearn', 'torchmetrics') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

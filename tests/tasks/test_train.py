@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, run_script, tmp_paths
+from support import TINY, run_script, tmp_paths
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lyricseg.train import train

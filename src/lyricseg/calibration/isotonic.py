@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar, Self
 
 import torch
-from sklearn.isotonic import IsotonicRegression
 from torch import Tensor
 
 from lyricseg.calibration.base import Calibrator, check_fit_inputs, chorus_margin
@@ -59,6 +58,9 @@ class IsotonicCalibrator(Calibrator):
         """
         margin, y = check_fit_inputs(logits, labels)
         probs = torch.sigmoid(margin).numpy()
+        # Imported here: scikit-learn is needed to fit, not to apply a stored calibrator.
+        from sklearn.isotonic import IsotonicRegression
+
         reg = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
         reg.fit(probs, y.numpy())
         self.load_state(

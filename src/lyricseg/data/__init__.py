@@ -1,6 +1,6 @@
 """Songs, corpus reading and validation, the generated corpus, and the DataModule."""
 
-from lyricseg.data.datamodule import BucketSampler, LyricsDataModule, SongDataset, collate_songs
+from lyricseg.data.batching import BucketSampler, SongDataset, collate_songs
 from lyricseg.data.songs import DataError, Song, read_jsonl, read_songs, read_txt, write_jsonl
 from lyricseg.data.synthetic import SyntheticCorpus
 
@@ -17,3 +17,12 @@ __all__ = [
     "read_txt",
     "write_jsonl",
 ]
+
+
+def __getattr__(name: str):
+    # The DataModule pulls in Lightning; import it only when asked for (predict stays light).
+    if name == "LyricsDataModule":
+        from lyricseg.data.datamodule import LyricsDataModule
+
+        return LyricsDataModule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,27 +1,28 @@
-"""Segmentation metrics for verse/chorus tagging (torchmetrics, sum states only)."""
+"""Segmentation metrics for verse/chorus tagging (torchmetrics, sum states only).
 
-from lyricseg.metrics.collection import (
-    EVALUATE_KEYS,
-    METRIC_KEYS,
-    build_metric_collection,
-    evaluate_songs,
-)
-from lyricseg.metrics.segmentation import (
-    BoundaryMetrics,
-    CalibrationMetrics,
-    SegmentMetrics,
-    TokenMetrics,
-    WindowMetrics,
-)
+The names below load on first use: ``lyricseg.metrics.functional`` (pure helpers, used by
+calibration at prediction time) must not pull in torchmetrics, which takes about a second.
+"""
 
-__all__ = [
-    "EVALUATE_KEYS",
-    "METRIC_KEYS",
-    "BoundaryMetrics",
-    "CalibrationMetrics",
-    "SegmentMetrics",
-    "TokenMetrics",
-    "WindowMetrics",
-    "build_metric_collection",
-    "evaluate_songs",
-]
+import importlib
+
+_EXPORTS = {
+    "EVALUATE_KEYS": "collection",
+    "METRIC_KEYS": "collection",
+    "build_metric_collection": "collection",
+    "evaluate_songs": "collection",
+    "BoundaryMetrics": "segmentation",
+    "CalibrationMetrics": "segmentation",
+    "SegmentMetrics": "segmentation",
+    "TokenMetrics": "segmentation",
+    "WindowMetrics": "segmentation",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"lyricseg.metrics.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

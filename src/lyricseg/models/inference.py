@@ -6,16 +6,18 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
-
-from lyricseg.models.tagger import LyricsTagger
+from torch import nn
 
 
 @torch.no_grad()
-def collect_outputs(model: LyricsTagger, batches: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def collect_outputs(
+    model: nn.Module, decoder: nn.Module, batches: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Logits and decoded labels for every song of the batches, in order.
 
     Args:
-        model: The tagger (switched to eval mode here).
+        model: The tagger (a ``LyricsTagger`` or its ``TaggerNet``; switched to eval mode).
+        decoder: Turns logits ``[B, T, C]`` and the mask into labels ``[B, T]``.
         batches: Collated batches (see :func:`lyricseg.data.collate_songs`).
 
     Returns:
@@ -27,7 +29,7 @@ def collect_outputs(model: LyricsTagger, batches: Iterable[dict[str, Any]]) -> l
     for batch in batches:
         mask = batch["mask"]
         logits = model(batch["features"], mask, batch.get("ssm")).float()
-        preds = model.decoder(logits, mask)
+        preds = decoder(logits, mask)
         for b in range(len(batch["ids"])):
             n = int(mask[b].sum())
             songs.append(
