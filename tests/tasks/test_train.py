@@ -40,6 +40,8 @@ def test_train_writes_checkpoints_logs_and_calibration(make_cfg, tmp_path):
     assert summary["monitor"] == "val/boundary_f1"
     calibration = json.loads((run / "calibration.json").read_text())
     assert set(calibration["before"]) == {"ece", "mce", "conf_over_95"}
+    assert calibration["after_cross_fitted"]["ece"] >= 0
+    assert summary["best_val"]["n_songs"] == 4
     ckpt = torch.load(run / "checkpoints/best.ckpt", weights_only=False)
     assert ckpt["lyricseg"]["calibrator"]["name"] == "temperature"
     assert ckpt["lyricseg"]["config"]["features"]["_target_"].endswith("FeatureExtractor")

@@ -105,6 +105,13 @@ class LyricsTagger(L.LightningModule):
         total, _ = self._loss(batch, "train")
         return total
 
+    def on_train_epoch_end(self) -> None:
+        """Log learnable or adaptive loss weights (compound losses) once per epoch."""
+        weights = getattr(self.criterion, "current_weights", None)
+        if callable(weights):
+            for name, value in weights().items():
+                self.log(f"train/loss_weight/{name}", float(value))
+
     def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
         _, logits = self._loss(batch, stage)
         mask = batch["mask"]
