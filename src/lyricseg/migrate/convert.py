@@ -1,0 +1,564 @@
+"""Convert a training config of the earlier single-file format into a lyricseg experiment.
+
+The earlier format is one YAML file with the sections ``loss``, ``anti_collapse``, ``data``,
+``model``, ``training``, ``emergency_monitoring``, ``calibration``, ``validation_strategy`` and
+``features``. Each known key becomes a group choice (``defaults: - override /loss: ...``) or a
+value (``loss.label_smoothing: 0.15``) of a ``# @package _global_`` experiment file. Keys with
+no lyricseg equivalent are collected in :attr:`Migration.unmapped` and written as comments.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lyricseg.utils import LyricsegError, get_logger
+
+log = get_logger(__name__)
+
+#: Old loss ``type`` -> lyricseg loss config.
+LOSS_TYPES = {
+    "cross_entropy": "cross_entropy",
+    "ce": "cross_entropy",
+    "boundary_aware_cross_entropy": "boundary_aware",
+    "boundary_aware": "boundary_aware",
+    "focal": "focal",
+    "tversky": "tversky",
+}
+#: Loss parameters every lyricseg loss above accepts under the same name.
+LOSS_COMMON = ("label_smoothing",)
+#: Parameters of ``cross_entropy.yaml`` and ``boundary_aware.yaml``.
+LOSS_CE = ("entropy_lambda", "num_classes")
+#: Parameters only ``boundary_aware.yaml`` has.
+LOSS_BOUNDARY = (
+    "boundary_weight",
+    "segment_consistency_lambda",
+    "conf_penalty_lambda",
+    "conf_threshold",
+    "use_boundary_as_primary",
+)
+#: Old ``validation_strategy`` -> (monitor, monitor_mode).
+MONITORS = {
+    "boundary_f1": ("val/boundary_f1", "max"),
+    "windowdiff": ("val/window_diff", "min"),
+    "window_diff": ("val/window_diff", "min"),
+    "pk": ("val/pk", "min"),
+    "macro_f1": ("val/macro_f1", "max"),
+    "f1": ("val/macro_f1", "max"),
+    "chorus_f1": ("val/chorus_f1", "max"),
+    "accuracy": ("val/accuracy", "max"),
+    "segment_iou": ("val/segment_iou", "max"),
+    "val_loss": ("val/loss", "min"),
+    "loss": ("val/loss", "min"),
+}
+#: Old calibration method names -> lyricseg calibration configs.
+CALIBRATORS = {
+    "temperature": "temperature",
+    "temperature_scaling": "temperature",
+    "platt": "platt",
+    "platt_scaling": "platt",
+    "isotonic": "isotonic",
+    "isotonic_regression": "isotonic",
+}
+#: Old feature block -> (lyricseg view name, view target, {old param: view param}).
+FEATURE_VIEWS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "string_ssm": (
+        "string",
+        "lyricseg.features.StringView",
+        {"similarity_threshold": "threshold"},
+    ),
+    "head_ssm": (
+        "head",
+        "lyricseg.features.HeadView",
+        {"head_words": "words", "similarity_threshold": "threshold"},
+    ),
+    "tail_ssm": (
+        "tail",
+        "lyricseg.features.TailView",
+        {"tail_words": "words", "similarity_threshold": "threshold"},
+    ),
+    "phonetic_ssm": (
+        "phonetic",
+        "lyricseg.features.PhoneticView",
+        {"similarity_threshold": "threshold"},
+    ),
+    "syllable_pattern_ssm": (
+        "syllable",
+        "lyricseg.features.SyllableView",
+        {"similarity_threshold": "threshold"},
+    ),
+}
+#: Per-block keys that describe the old extractor's output, not the similarity itself.
+FEATURE_IGNORED = ("enabled", "dimension")
+#: Views that also feed repeated-block statistics (as in conf/features/default.yaml).
+BLOCK_VIEWS = ("string", "exact", "phonetic")
+#: Old ``emergency_monitoring`` keys -> ``callbacks.anti_collapse`` keys.
+MONITORING = {
+    "min_chorus_rate": "min_chorus_rate",
+    "chorus_rate_min": "min_chorus_rate",
+    "max_chorus_rate": "max_chorus_rate",
+    "chorus_rate_max": "max_chorus_rate",
+    "max_overconfidence_ratio": "max_overconfident",
+    "overconfidence_ratio": "max_overconfident",
+    "max_conf_over_95": "max_overconfident",
+    "stop_training": "stop",
+    "emergency_stop": "stop",
+    "consecutive_epochs": "patience",
+    "warmup_epochs": "warmup_epochs",
+}
+#: The over-confidence rate lyricseg logs uses this confidence threshold.
+CONFIDENCE_LEVEL = 0.95
+#: Top-level sections the converter knows.
+SECTIONS = (
+    "loss",
+    "anti_collapse",
+    "data",
+    "model",
+    "training",
+    "emergency_monitoring",
+    "calibration",
+    "validation_strategy",
+    "features",
+)
+
+
+@dataclass
+class Migration:
+    """The converted experiment.
+
+    Attributes:
+        source: The old config file.
+        defaults: Group choices, e.g. ``{"loss": "boundary_aware"}`` (written as overrides).
+        values: Nested values of the experiment (``{"loss": {"label_smoothing": 0.15}}``).
+        mapped: ``old.key -> new.key`` for every key that was carried over.
+        unmapped: ``old.key -> reason`` for every key with no lyricseg equivalent.
+        notes: Other remarks (e.g. a data folder to pass on the command line).
+    """
+
+    source: Path | None = None
+    defaults: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    mapped: dict[str, str] = field(default_factory=dict)
+    unmapped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def set(self, new_key: str, value: Any, old_key: str | None = None) -> None:
+        """Set ``values[new.key] = value`` (dotted path) and record where it came from."""
+        node = self.values
+        *parents, leaf = new_key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+        if old_key is not None:
+            self.mapped[old_key] = new_key
+
+    def get(self, new_key: str, default: Any = None) -> Any:
+        """A value set earlier (dotted path)."""
+        node: Any = self.values
+        for part in new_key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def skip(self, old_key: str, reason: str) -> None:
+        """Record a key that could not be mapped."""
+        self.unmapped[old_key] = reason
+
+    def to_yaml(self) -> str:
+        """The experiment file's text."""
+        name = self.source.name if self.source else "an earlier-format config"
+        lines = [
+            "# @package _global_",
+            f"# Converted from {name} by `python -m lyricseg.migrate`.",
+        ]
+        if self.unmapped:
+            lines.append("# Not converted (no lyricseg equivalent):")
+            lines += [f"#   {key}: {reason}" for key, reason in self.unmapped.items()]
+        lines += [f"# Note: {note}" for note in self.notes]
+        body: dict[str, Any] = {}
+        if self.defaults:
+            body["defaults"] = [{f"override /{g}": c} for g, c in self.defaults.items()]
+        text = yaml.safe_dump(body, sort_keys=False) if body else ""
+        if self.values:
+            text += "\n" + yaml.safe_dump(self.values, sort_keys=False)
+        return "\n".join(lines) + "\n" + text
+
+
+def _section(config: Mapping[str, Any], name: str, migration: Migration) -> dict[str, Any]:
+    value = config.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        migration.skip(name, f"expected a mapping, got {type(value).__name__}")
+        return {}
+    return dict(value)
+
+
+def _loss(config: Mapping[str, Any], m: Migration) -> None:
+    loss = _section(config, "loss", m)
+    anti = _section(config, "anti_collapse", m)
+    if "weighted_sampling" in anti:
+        m.set(
+            "data.weighted_sampling",
+            bool(anti.pop("weighted_sampling")),
+            "anti_collapse.weighted_sampling",
+        )
+    if not loss:
+        # The older layout: loss settings under anti_collapse, the loss itself cross-entropy.
+        if anti:
+            m.defaults["loss"] = "cross_entropy"
+        for key, value in anti.items():
+            if key in ("label_smoothing", "entropy_lambda"):
+                m.set(f"loss.{key}", value, f"anti_collapse.{key}")
+            elif key == "class_weights":
+                _class_weights(value, "anti_collapse.class_weights", m)
+            else:
+                m.skip(f"anti_collapse.{key}", "unknown anti-collapse setting")
+        return
+    for key, value in anti.items():
+        if key in ("label_smoothing", "entropy_lambda"):
+            if key in loss and loss[key] != value:
+                m.skip(f"anti_collapse.{key}", f"superseded by loss.{key} ({loss[key]})")
+            elif key not in loss:
+                loss[key] = value
+        else:
+            m.skip(f"anti_collapse.{key}", "unknown anti-collapse setting")
+    kind = str(loss.pop("type", "cross_entropy"))
+    target = LOSS_TYPES.get(kind)
+    if target is None:
+        m.skip("loss.type", f"unknown loss type {kind!r}; kept the default loss")
+        return
+    m.defaults["loss"] = target
+    m.mapped["loss.type"] = f"loss={target}"
+    accepted = set(LOSS_COMMON)
+    if target in ("cross_entropy", "boundary_aware"):
+        accepted |= set(LOSS_CE)
+    if target == "boundary_aware":
+        accepted |= set(LOSS_BOUNDARY)
+    for key, value in loss.items():
+        old = f"loss.{key}"
+        if key == "class_weights":
+            _class_weights(value, old, m)
+        elif key == "ignore_index":
+            m.skip(old, "not needed: padding is excluded by the mask")
+        elif key == "num_classes" and value != 2:
+            m.skip(old, f"lyricseg tags two classes (verse/chorus), got {value}")
+        elif key in accepted:
+            m.set(f"loss.{key}", value, old)
+        elif key in LOSS_BOUNDARY or key in LOSS_CE:
+            m.skip(old, f"not a parameter of loss={target}")
+        else:
+            m.skip(old, "unknown loss parameter")
+
+
+def _class_weights(value: Any, old: str, m: Migration) -> None:
+    if value is None or value in ("none", False):
+        m.set("loss.class_weights", None, old)
+    elif isinstance(value, list | tuple) and len(value) == 2:
+        m.set("loss.class_weights", [float(v) for v in value], old)
+    elif value in ("balanced", "auto", True):
+        m.set("loss.class_weights", "balanced", old)
+    elif value == "effective":
+        m.set("loss.class_weights", "effective", old)
+    else:
+        m.skip(old, f"unsupported class weights {value!r} (use [w_verse, w_chorus])")
+
+
+def _data(config: Mapping[str, Any], m: Migration) -> None:
+    data = _section(config, "data", m)
+    files = {}
+    for key, value in data.items():
+        if key in ("train_file", "val_file", "test_file"):
+            files[key] = Path(str(value))
+        else:
+            m.skip(f"data.{key}", "unknown data setting")
+    if not files:
+        return
+    m.defaults["data"] = "lyrics"
+    folders = {p.parent for p in files.values()}
+    if len(folders) != 1:
+        for key in files:
+            m.skip(f"data.{key}", "files are in different folders; lyricseg reads one data_dir")
+        m.notes.append("put train.jsonl/val.jsonl/test.jsonl in one folder: data.data_dir=...")
+        return
+    folder = folders.pop()
+    m.set("data.data_dir", str(folder))
+    for key, path in files.items():
+        m.mapped[f"data.{key}"] = "data.data_dir"
+        expected = key.replace("_file", ".jsonl")
+        if path.name != expected:
+            m.notes.append(f"data.{key}: lyricseg reads {folder / expected}, not {path.name}")
+
+
+def _model(config: Mapping[str, Any], m: Migration) -> None:
+    model = _section(config, "model", m)
+    if not model:
+        return
+    attention = bool(model.pop("attention_enabled", False))
+    if "attention_enabled" in config.get("model", {}):
+        m.mapped["model.attention_enabled"] = (
+            "model=bilstm_attention" if attention else "model=bilstm"
+        )
+    kind = str(model.pop("attention_type", "self"))
+    m.defaults["model"] = "bilstm_attention" if attention else "bilstm"
+    if attention:
+        if kind not in ("self", "localized"):
+            m.skip(
+                "model.attention_type", f"{kind!r} has no equivalent; used global self-attention"
+            )
+        else:
+            m.mapped["model.attention_type"] = "model.attention.window"
+    direct = {"hidden_dim": "model.hidden_size", "num_layers": "model.num_layers"}
+    attention_keys = {
+        "attention_heads": "heads",
+        "attention_dropout": "dropout",
+        "positional_encoding": "positional_encoding",
+    }
+    for key, value in model.items():
+        old = f"model.{key}"
+        if key in direct:
+            m.set(direct[key], value, old)
+        elif key == "dropout":
+            m.set("model.dropout", value, old)
+        elif key == "layer_dropout":
+            if "dropout" not in model:
+                m.set("model.dropout", value, old)
+            elif model["dropout"] != value:
+                m.skip(old, f"lyricseg has one dropout rate; used model.dropout={model['dropout']}")
+            else:
+                m.mapped[old] = "model.dropout"
+        elif key in attention_keys:
+            if attention:
+                m.set(f"model.attention.{attention_keys[key]}", value, old)
+            else:
+                m.skip(old, "attention is disabled")
+        elif key == "window_size":
+            if attention and kind == "localized":
+                m.set("model.attention.window", int(value), old)
+            else:
+                m.skip(old, "only used by localized attention")
+        elif key == "attention_dim":
+            m.skip(old, "attention works at the BiLSTM output size (2 x hidden_size)")
+        elif key == "max_seq_length":
+            m.skip(old, "not needed: songs are padded per batch, any length fits")
+        else:
+            m.skip(old, "unknown model setting")
+
+
+def _training(config: Mapping[str, Any], m: Migration) -> None:
+    training = _section(config, "training", m)
+    direct = {
+        "batch_size": "data.batch_size",
+        "learning_rate": "optimizer.lr",
+        "weight_decay": "optimizer.weight_decay",
+        "max_epochs": "trainer.max_epochs",
+        "patience": "callbacks.early_stopping.patience",
+        "min_delta": "callbacks.early_stopping.min_delta",
+        "gradient_clip_norm": "trainer.gradient_clip_val",
+    }
+    scheduler = training.pop("scheduler", None)
+    schedule_keys = {
+        k: training.pop(k) for k in ("min_lr", "cosine_t_max", "warmup_epochs") if k in training
+    }
+    for key, value in training.items():
+        if key in direct:
+            m.set(direct[key], value, f"training.{key}")
+        else:
+            m.skip(f"training.{key}", "unknown training setting")
+    if scheduler is None:
+        for key in schedule_keys:
+            m.skip(f"training.{key}", "no scheduler given")
+        return
+    kind = str(scheduler)
+    if kind == "plateau":
+        m.defaults["scheduler"] = "plateau"
+        m.mapped["training.scheduler"] = "scheduler=plateau"
+        for key, value in schedule_keys.items():
+            if key == "min_lr":
+                m.set("scheduler.scheduler.min_lr", value, "training.min_lr")
+            else:
+                m.skip(f"training.{key}", "not used by the plateau scheduler")
+    elif kind in ("cosine", "warmup_cosine"):
+        m.defaults["scheduler"] = "warmup_cosine"
+        m.mapped["training.scheduler"] = "scheduler=warmup_cosine"
+        warmup = schedule_keys.get("warmup_epochs", 0 if kind == "cosine" else None)
+        if warmup is not None:
+            m.set("scheduler.scheduler.warmup_epochs", int(warmup), "training.warmup_epochs")
+        if "cosine_t_max" in schedule_keys:
+            m.set(
+                "scheduler.scheduler.max_epochs",
+                int(schedule_keys["cosine_t_max"]),
+                "training.cosine_t_max",
+            )
+        if "min_lr" in schedule_keys:
+            lr = training.get("learning_rate")
+            if lr:
+                ratio = float(schedule_keys["min_lr"]) / float(lr)
+                m.set("scheduler.scheduler.min_lr_ratio", round(ratio, 6), "training.min_lr")
+            else:
+                m.skip("training.min_lr", "needs training.learning_rate to become min_lr_ratio")
+    else:
+        m.skip("training.scheduler", f"{kind!r} is not supported (plateau, cosine, warmup_cosine)")
+        for key in schedule_keys:
+            m.skip(f"training.{key}", f"belongs to the unsupported {kind!r} scheduler")
+
+
+def _monitoring(config: Mapping[str, Any], m: Migration) -> None:
+    section = _section(config, "emergency_monitoring", m)
+    if section.get("enabled", True) is False:
+        m.set("callbacks.anti_collapse", None, "emergency_monitoring.enabled")
+        for key in section:
+            if key != "enabled":
+                m.skip(f"emergency_monitoring.{key}", "monitoring is disabled")
+        return
+    for key, value in section.items():
+        old = f"emergency_monitoring.{key}"
+        if key == "enabled":
+            m.mapped[old] = "callbacks.anti_collapse"
+        elif key in MONITORING:
+            target = MONITORING[key]
+            m.set(f"callbacks.anti_collapse.{target}", value, old)
+        elif key in ("max_confidence", "max_confidence_threshold", "confidence_threshold"):
+            if float(value) == CONFIDENCE_LEVEL:
+                m.mapped[old] = "callbacks.anti_collapse.overconfident_key (val/conf_over_95)"
+            else:
+                m.skip(old, f"lyricseg counts over-confidence at {CONFIDENCE_LEVEL} only")
+        else:
+            m.skip(old, "unknown monitoring threshold")
+
+
+def _calibration(config: Mapping[str, Any], m: Migration) -> None:
+    section = _section(config, "calibration", m)
+    if not section:
+        return
+    if section.get("enabled", True) is False:
+        m.defaults["calibration"] = "none"
+        m.mapped["calibration.enabled"] = "calibration=none"
+        return
+    for key, value in section.items():
+        old = f"calibration.{key}"
+        if key == "enabled":
+            m.mapped[old] = "calibration"
+        elif key == "methods":
+            methods = [value] if isinstance(value, str) else list(value or [])
+            known = [CALIBRATORS[x] for x in methods if x in CALIBRATORS]
+            for method in methods:
+                if method not in CALIBRATORS:
+                    m.skip(f"{old}.{method}", "unknown calibration method")
+            if len(known) == 1:
+                m.defaults["calibration"] = known[0]
+                m.mapped[old] = f"calibration={known[0]}"
+            elif known:
+                m.defaults["calibration"] = "auto"
+                m.set("calibration.candidates", known, old)
+        else:
+            m.skip(old, "unknown calibration setting")
+
+
+def _validation(config: Mapping[str, Any], m: Migration) -> None:
+    value = config.get("validation_strategy")
+    if value is None:
+        return
+    old = "validation_strategy"
+    if isinstance(value, Mapping):
+        rest = dict(value)
+        for key in ("primary_metric", "metric", "monitor"):
+            if key in rest:
+                old = f"validation_strategy.{key}"
+                value = rest.pop(key)
+                break
+        else:
+            m.skip("validation_strategy", "no primary_metric/metric/monitor key")
+            return
+        for key in rest:
+            m.skip(f"validation_strategy.{key}", "unknown validation setting")
+    name = str(value).lower()
+    if name not in MONITORS:
+        m.skip(old, f"{value!r} has no single lyricseg metric; kept monitor=val/boundary_f1")
+        return
+    monitor, mode = MONITORS[name]
+    m.set("monitor", monitor, old)
+    m.set("monitor_mode", mode)
+
+
+def _features(config: Mapping[str, Any], m: Migration) -> None:
+    section = _section(config, "features", m)
+    if not section:
+        return
+    # Start from the two cheap views (string, exact) and add each enabled old block, so that
+    # disabled blocks really are absent (an experiment file cannot delete a view).
+    m.defaults["features"] = "fast"
+    block_views = ["string", "exact"]
+    for block, settings in section.items():
+        settings = dict(settings) if isinstance(settings, Mapping) else {"enabled": bool(settings)}
+        enabled = settings.get("enabled", True)
+        if block not in FEATURE_VIEWS:
+            if enabled:
+                m.skip(f"features.{block}", "no equivalent view in lyricseg")
+            continue
+        view, target, params = FEATURE_VIEWS[block]
+        if not enabled:
+            if view == "string":
+                m.skip(f"features.{block}.enabled", "the string view is always on (context view)")
+            else:
+                m.mapped[f"features.{block}.enabled"] = f"features.views.{view} (left out)"
+            continue
+        node = m.get(f"features.views.{view}") or {"_target_": target}
+        m.set(f"features.views.{view}", node)
+        m.mapped[f"features.{block}"] = f"features.views.{view}"
+        for key, value in settings.items():
+            old = f"features.{block}.{key}"
+            if key in params:
+                m.set(f"features.views.{view}.{params[key]}", value, old)
+            elif key not in FEATURE_IGNORED:
+                m.skip(old, f"no such parameter of the {view} view")
+        if view in BLOCK_VIEWS and view not in block_views:
+            block_views.append(view)
+    m.set("features.block_views", block_views)
+
+
+def convert(config: Mapping[str, Any], source: str | os.PathLike[str] | None = None) -> Migration:
+    """Convert an earlier-format config (already parsed) into a :class:`Migration`.
+
+    Args:
+        config: The old config as a mapping of its sections.
+        source: Its file, named in the output header.
+    """
+    if not isinstance(config, Mapping):
+        raise LyricsegError("an earlier-format config is a mapping of sections")
+    m = Migration(source=Path(source) if source is not None else None)
+    _loss(config, m)
+    _data(config, m)
+    _model(config, m)
+    _training(config, m)
+    _monitoring(config, m)
+    _calibration(config, m)
+    _validation(config, m)
+    _features(config, m)
+    for key in config:
+        if key not in SECTIONS:
+            if key == "seed":
+                m.set("seed", config[key], "seed")
+            else:
+                m.skip(str(key), "unknown section")
+    return m
+
+
+def convert_file(path: str | os.PathLike[str]) -> Migration:
+    """Read and convert an earlier-format YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise LyricsegError(f"{path} does not exist")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise LyricsegError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(loaded, Mapping):
+        raise LyricsegError(f"{path}: expected a mapping of config sections")
+    return convert(loaded, source=path)
