@@ -169,12 +169,15 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     start = time.perf_counter()
+    fit_started = time.time()
     trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     fit_s = time.perf_counter() - start
     checkpoint_cb = trainer.checkpoint_callback
     best_path = getattr(checkpoint_cb, "best_model_path", "") or ""
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    if best_path:  # how long training took to reach the checkpoint it keeps
+        metrics["time/to_best_s"] = Path(best_path).stat().st_mtime - fit_started
     best = {"val": None, "calibration": None}
     if best_path and trainer.is_global_zero:
         best = evaluate_best(cfg, model, datamodule, best_path)
