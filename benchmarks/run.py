@@ -225,7 +225,8 @@ def to_markdown(results: dict[str, Any]) -> str:
             f"| {s['featurize_s']:.2f} s |",
             f"| `experiment=lyrics_best` to its best checkpoint | {s['train_to_best_s']:.0f} s "
             f"(whole fit with early stopping: {s['train_fit_s']:.0f} s) |",
-            f"| warm batch prediction, features included | {s['predict_songs_per_s']:.0f} songs/s |",
+            "| warm batch prediction, features included "
+            f"| {s['predict_songs_per_s']:.0f} songs/s |",
             f"| `predict.py` on one song, cold | {s['predict_cold_one_song_s']:.2f} s |",
             f"| one 2,000-line song | {s['predict_2000_lines_s']:.2f} s |",
             "",
