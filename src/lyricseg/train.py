@@ -219,8 +219,21 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     return metrics, objects
 
 
-@exit_on_user_error
-def run(cfg: DictConfig) -> float | None:
-    """Train and return the best value of the monitored metric (what a sweeper optimizes)."""
+def _best_monitored(cfg: DictConfig) -> float | None:
     metrics, _ = train(cfg)
     return metrics.get(f"{cfg.monitor}_best", metrics.get(cfg.monitor))
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Train and return the best value of the monitored metric (what a sweeper optimizes).
+
+    In a single run a :class:`~lyricseg.utils.errors.LyricsegError` becomes one error line and
+    exit status 2; in a multirun it propagates, so Hydra records that job as failed and the
+    other jobs go on.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return _best_monitored(cfg)
+    return exit_on_user_error(_best_monitored)(cfg)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _NON_WORD = re.compile(r"[^\w']+")
+_ASIDES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _VOWEL_GROUPS = re.compile(r"[aeiouy]+")
 
 
@@ -54,21 +55,27 @@ class SongText:
 
     Attributes:
         norm: Lowercased lines with punctuation removed, truncated to ``max_chars``.
+        core: ``norm`` without parenthesized or bracketed asides (ad-libs, backing vocals);
+            the whole line when nothing else is left.
         words: Tokens of each normalized line.
         n_chars: Original line lengths in characters, ``[n]``.
     """
 
     norm: list[str]
+    core: list[str]
     words: list[list[str]]
     n_chars: np.ndarray
 
     @classmethod
     def from_lines(cls, lines: tuple[str, ...] | list[str], max_chars: int = 160) -> SongText:
         """Normalize raw lines (see class docstring)."""
-        norm = [" ".join(_NON_WORD.sub(" ", line[:max_chars].lower()).split()) for line in lines]
+        cut = [line[:max_chars].lower() for line in lines]
+        norm = [" ".join(_NON_WORD.sub(" ", line).split()) for line in cut]
+        core = [" ".join(_NON_WORD.sub(" ", _ASIDES.sub(" ", line)).split()) for line in cut]
+        core = [c or n for c, n in zip(core, norm, strict=True)]
         words = [line.split() for line in norm]
         n_chars = np.array([len(line) for line in lines], dtype=np.float32)
-        return cls(norm=norm, words=words, n_chars=n_chars)
+        return cls(norm=norm, core=core, words=words, n_chars=n_chars)
 
     def __len__(self) -> int:
         return len(self.norm)

@@ -42,20 +42,30 @@ class View:
 
 
 class StringView(View):
-    """Whole-line fuzzy string similarity (normalized Indel ratio)."""
+    """Whole-line fuzzy string similarity (normalized Indel ratio).
+
+    Args:
+        threshold: Similarity at or above which two lines count as repeated.
+        asides: Keep parenthesized asides (ad-libs); False compares the lines without them.
+    """
+
+    def __init__(self, threshold: float = 0.7, asides: bool = True):
+        super().__init__(threshold)
+        self.asides = asides
 
     def __call__(self, text: SongText) -> np.ndarray:  # noqa: D102
-        return _fuzzy(text.norm)
+        return _fuzzy(text.norm if self.asides else text.core)
 
 
 class ExactView(View):
-    """Exact repetition of the normalized line."""
+    """Exact repetition of the normalized line (optionally without parenthesized asides)."""
 
-    def __init__(self, threshold: float = 1.0):
+    def __init__(self, threshold: float = 1.0, asides: bool = True):
         super().__init__(threshold)
+        self.asides = asides
 
     def __call__(self, text: SongText) -> np.ndarray:  # noqa: D102
-        return _equal(text.norm)
+        return _equal(text.norm if self.asides else text.core)
 
 
 class HeadView(View):

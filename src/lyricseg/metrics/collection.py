@@ -63,7 +63,7 @@ EVALUATE_KEYS = (
 )
 
 
-def build_metric_collection(prefix: str = "") -> MetricCollection:
+def build_metric_collection(prefix: str = "", sync_on_compute: bool = True) -> MetricCollection:
     """Build the full segmentation metric collection.
 
     Feed it with ``coll.update(preds=..., target=..., mask=..., probs=...)`` (all ``[B, T]``)
@@ -74,17 +74,20 @@ def build_metric_collection(prefix: str = "") -> MetricCollection:
 
     Args:
         prefix: Prepended to every key, e.g. ``"val/"``.
+        sync_on_compute: Sum the states over processes at ``compute()``; False for
+            scoring inside one process while a process group exists (e.g. rank zero only).
 
     Returns:
         A ``MetricCollection`` of the five metric families.
     """
+    sync = {"sync_on_compute": sync_on_compute}
     return MetricCollection(
         {
-            "token": TokenMetrics(),
-            "boundary": BoundaryMetrics(tolerances=(1, 2)),
-            "window": WindowMetrics(),
-            "segments": SegmentMetrics(),
-            "calibration": CalibrationMetrics(n_bins=15),
+            "token": TokenMetrics(**sync),
+            "boundary": BoundaryMetrics(tolerances=(1, 2), **sync),
+            "window": WindowMetrics(**sync),
+            "segments": SegmentMetrics(**sync),
+            "calibration": CalibrationMetrics(n_bins=15, **sync),
         },
         prefix=prefix,
         compute_groups=False,
@@ -135,7 +138,8 @@ def evaluate_songs(
                 f"song {i}: {len(p)} predicted labels, {len(t)} gold labels, "
                 f"{len(q)} probabilities; lengths must match"
             )
-    coll = build_metric_collection()
+    # The lists are all there is to score: never wait for other processes.
+    coll = build_metric_collection(sync_on_compute=False)
     order = sorted(range(len(preds)), key=lambda i: len(preds[i]))
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]

@@ -9,7 +9,7 @@ import lightning as L
 import numpy as np
 import torch
 from torch import nn
-from torchmetrics import MaxMetric
+from torchmetrics import MaxMetric, MinMetric
 
 from lyricseg.metrics import build_metric_collection
 from lyricseg.models.components import ArgmaxDecoder, TaggerNet
@@ -33,6 +33,7 @@ class LyricsTagger(L.LightningModule):
         decoder: Turns logits into labels (argmax when None).
         monitor: Name of the metric that selects the best epoch (best-so-far is logged as
             ``<monitor>_best``).
+        monitor_mode: ``max`` or ``min``: whether a larger monitored value is better.
         ssm_encoder: Optional factory ``in_channels -> nn.Module`` for a learned encoder over
             the stacked SSMs (see :class:`~lyricseg.models.components.SSMEncoder`).
         ssm_channels: Number of stacked SSM views (from the feature extractor).
@@ -51,6 +52,7 @@ class LyricsTagger(L.LightningModule):
         projection_size: int = 128,
         decoder: nn.Module | None = None,
         monitor: str = "val/boundary_f1",
+        monitor_mode: str = "max",
         ssm_encoder: Callable[[int], nn.Module] | None = None,
         ssm_channels: int = 0,
     ):
@@ -77,7 +79,7 @@ class LyricsTagger(L.LightningModule):
         self.metrics = nn.ModuleDict(
             {stage: build_metric_collection(f"{stage}/") for stage in ("val", "test")}
         )
-        self.monitor_best = MaxMetric()
+        self.monitor_best = MinMetric() if monitor_mode == "min" else MaxMetric()
         #: Per-song outputs of the current validation epoch (read by image callbacks).
         self.val_songs: list[dict[str, Any]] = []
         #: Resolved features/model/loss/decoder config stored in checkpoints (see predict.py).
