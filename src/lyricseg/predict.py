@@ -90,7 +90,11 @@ class Predictor:
 
     @torch.no_grad()
     def predict(
-        self, songs: list[Song], batch_size: int = 64, threshold: float | None = None
+        self,
+        songs: list[Song],
+        batch_size: int = 64,
+        threshold: float | None = None,
+        workers: int = 1,
     ) -> list[dict[str, Any]]:
         """Label every line of the songs.
 
@@ -98,13 +102,14 @@ class Predictor:
             songs: Songs to tag (labels, if any, are ignored here).
             batch_size: Songs per forward pass.
             threshold: Optional decision threshold on the (calibrated) P(chorus).
+            workers: Processes for featurizing many songs (used from 64 songs on).
 
         Returns:
             One record per song, in order: ``id``, ``lines``, ``labels``, ``probs``.
         """
         from lyricseg.models.inference import collect_outputs
 
-        dataset = SongDataset(songs, featurize_songs(songs, self.features))
+        dataset = SongDataset(songs, featurize_songs(songs, self.features, workers))
         order = sorted(range(len(songs)), key=lambda i: len(songs[i]))
         batches = (
             collate_songs([dataset[i] for i in order[s : s + batch_size]])
@@ -155,7 +160,9 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     """
     predictor = Predictor.from_checkpoint(cfg.ckpt)
     songs = read_songs(cfg.input, require_labels=False)
-    records = predictor.predict(songs, batch_size=cfg.batch_size, threshold=cfg.threshold)
+    records = predictor.predict(
+        songs, batch_size=cfg.batch_size, threshold=cfg.threshold, workers=cfg.featurize_workers
+    )
     output = Path(cfg.output) if cfg.output else None
     text_input = not str(cfg.input).endswith(".jsonl")
     if output is None and not text_input:
