@@ -169,7 +169,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         output = Path(cfg.paths.output_dir) / f"{Path(cfg.input).stem}.predictions.jsonl"
     if output is not None:
         write_predictions(output, records)
-        log.warning("Wrote %d songs to %s", len(records), output)
+        log.info("Wrote %d songs to %s", len(records), output)
     else:
         sys.stdout.write("\n\n".join(format_table(r) for r in records) + "\n")
 
