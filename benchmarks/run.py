@@ -118,9 +118,7 @@ def speed(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     predictor = Predictor.from_checkpoint(ckpt)
     val = read_jsonl(CORPUS / "val.jsonl")
     predictor.predict(val[:8])  # warm-up
-    batch_s, _ = _median_time(
-        lambda: predictor.predict(val, batch_size=64, workers=workers), args.repeats
-    )
+    batch_s, _ = _median_time(lambda: predictor.predict(val, workers=workers), args.repeats)
 
     long_song = Song(id="long", lines=tuple(line for s in val for line in s.lines)[:2000])
     long_s, _ = _median_time(lambda: predictor.predict([long_song]), args.repeats)

@@ -92,7 +92,7 @@ class Predictor:
     def predict(
         self,
         songs: list[Song],
-        batch_size: int = 64,
+        batch_size: int = 16,
         threshold: float | None = None,
         workers: int = 1,
     ) -> list[dict[str, Any]]:
