@@ -65,7 +65,8 @@ def diagonal_runs(same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     sheared, index = _sheared(same)
     before = _runs(sheared)
-    after = _runs(sheared[:, ::-1])[:, ::-1]
+    # Scan a contiguous reversed copy: accumulating over a negative-stride view is slower.
+    after = _runs(np.ascontiguousarray(sheared[:, ::-1]))[:, ::-1]
     total = np.where(sheared, before + after - 1, 0)
     return before[index], total[index]
 
