@@ -138,6 +138,32 @@ def _annotate(ax: plt.Axes, x: float, y: float, label: str) -> None:
     ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
 
 
+def _scatter_with_without(
+    ax: plt.Axes,
+    present: list[tuple[str, float, float]],
+    absent: list[tuple[str, float, float]],
+    present_label: str,
+    absent_label: str,
+) -> None:
+    """Scatter ``(run, x, y)`` points: filled where a loss term exists, hollow where not."""
+    if present:
+        ax.scatter([p[1] for p in present], [p[2] for p in present], label=present_label)
+    if absent:
+        ax.scatter(
+            [p[1] for p in absent],
+            [p[2] for p in absent],
+            facecolors="none",
+            edgecolors="grey",
+            label=absent_label,
+        )
+    for name, x, y in present + absent:
+        _annotate(ax, x, y, name)
+    if present or absent:
+        ax.legend(fontsize=8)
+    else:
+        _empty(ax)
+
+
 def boundary_vs_f1_figure(runs: list[RunData]) -> Figure:
     """Boundary term's share of the training loss against the best validation boundary F1.
 
@@ -157,22 +183,7 @@ def boundary_vs_f1_figure(runs: list[RunData]) -> Figure:
             folded.append(run.name)
         else:
             absent.append((run.name, 0.0, f1))
-    if measured:
-        ax.scatter([p[1] for p in measured], [p[2] for p in measured], label="boundary term logged")
-    if absent:
-        ax.scatter(
-            [p[1] for p in absent],
-            [p[2] for p in absent],
-            facecolors="none",
-            edgecolors="grey",
-            label="no boundary term",
-        )
-    for name, x, y in measured + absent:
-        _annotate(ax, x, y, name)
-    if not measured and not absent:
-        _empty(ax)
-    else:
-        ax.legend(fontsize=8)
+    _scatter_with_without(ax, measured, absent, "boundary term logged", "no boundary term")
     _share_axis(ax, [p[1] for p in measured + absent])
     title = "Boundary term vs boundary F1"
     if folded:
@@ -223,22 +234,7 @@ def confidence_control_figure(runs: list[RunData]) -> Figure:
             without.append((run.name, 0.0, rate))
         else:
             with_term.append((run.name, 100 * share, rate))
-    if with_term:
-        ax.scatter([p[1] for p in with_term], [p[2] for p in with_term], label="confidence penalty")
-    if without:
-        ax.scatter(
-            [p[1] for p in without],
-            [p[2] for p in without],
-            facecolors="none",
-            edgecolors="grey",
-            label="no penalty",
-        )
-    for name, x, y in with_term + without:
-        _annotate(ax, x, y, name)
-    if with_term or without:
-        ax.legend(fontsize=8)
-    else:
-        _empty(ax)
+    _scatter_with_without(ax, with_term, without, "confidence penalty", "no penalty")
     ax.set_xlabel("confidence penalty, share of the training loss at the last epoch (%)")
     ax.set_ylabel("validation lines with confidence > 0.95 (last epoch)")
     ax.set_ylim(-0.02, 1.02)
