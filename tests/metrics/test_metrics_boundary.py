@@ -1,28 +1,49 @@
+import itertools
 import random
 
 import pytest
 import torch
 
 from lyricseg.metrics import BoundaryMetrics
-from lyricseg.metrics.functional import _boundary_compute, _boundary_update
+from lyricseg.metrics.functional import (
+    _boundary_compute,
+    _boundary_update,
+    greedy_match_count,
+)
 
 
 def positions(labels):
     return [i for i in range(1, len(labels)) if labels[i] != labels[i - 1]]
 
 
+def pairable(t, p, tol):
+    return abs(t - p) <= tol
+
+
+def exhaustive_matches(true_pos, pred_pos, tol):
+    """Largest k such that some k gold and k predicted boundaries pair up within tol."""
+    for k in range(min(len(true_pos), len(pred_pos)), 0, -1):
+        for golds in itertools.combinations(true_pos, k):
+            for preds in itertools.permutations(pred_pos, k):
+                if all(pairable(t, p, tol) for t, p in zip(golds, preds, strict=True)):
+                    return k
+    return 0
+
+
 def reference_matches(true_pos, pred_pos, tol):
-    """Walk distances outward; at each distance take gold boundaries left to right."""
-    free_true, free_pred = set(true_pos), set(pred_pos)
-    hits = 0
-    for d in range(tol + 1):
-        for t in sorted(true_pos):
-            for p in sorted({t - d, t + d}):
-                if t in free_true and p in free_pred:
-                    free_true.discard(t)
-                    free_pred.discard(p)
-                    hits += 1
-    return hits
+    """Maximum bipartite matching by augmenting paths (Kuhn), blind to the line structure."""
+    owner = {}  # predicted position -> gold position it is matched to
+
+    def augment(t, seen):
+        for p in pred_pos:
+            if pairable(t, p, tol) and p not in seen:
+                seen.add(p)
+                if p not in owner or augment(owner[p], seen):
+                    owner[p] = t
+                    return True
+        return False
+
+    return sum(augment(t, set()) for t in true_pos)
 
 
 def reference_scores(preds, targets):
@@ -64,7 +85,7 @@ def test_matches_reference_on_random_corpora(seed, corpus, batch):
 
 
 def test_matches_reference_on_dense_random_boundaries(batch):
-    # Many close boundaries make the one-to-one greedy order matter.
+    # Many close boundaries make the one-to-one assignment matter.
     rng = random.Random(3)
     for _ in range(400):
         n = rng.randint(1, 25)
@@ -88,6 +109,31 @@ def test_hand_computed_case():
     assert out["boundary_f1"].item() == pytest.approx(2 / 5)
     # within 1 line: 6-6 and 3-2 (tie with 3-4, earlier predicted position wins) -> 2 hits.
     assert out["boundary_f1_tol1"].item() == pytest.approx(4 / 5)
+
+
+def test_tolerant_matching_is_maximum():
+    # gold {4, 5}, predicted {5, 6}, within 1 line: 4-5 and 5-6 both count. Pairing the
+    # nearest pair 5-5 first would leave 4 and 6 unmatched and count only 1.
+    assert greedy_match_count([4, 5], [5, 6], 1) == 2
+    assert exhaustive_matches([4, 5], [5, 6], 1) == 2
+    target = torch.tensor([[0, 0, 0, 0, 1, 0, 0]])
+    preds = torch.tensor([[0, 0, 0, 0, 0, 1, 0]])
+    mask = torch.ones_like(target, dtype=torch.bool)
+    # exact: only 5 is common; within 1 line: 2 matches.
+    assert _boundary_update(preds, target, mask, (1,)).tolist() == [2, 2, 1, 2]
+
+
+def test_matching_equals_exhaustive_search_on_small_random_sets():
+    rng = random.Random(11)
+    for _ in range(600):
+        span = rng.randint(1, 14)
+        true_pos = sorted(rng.sample(range(1, span + 1), rng.randint(0, min(6, span))))
+        pred_pos = sorted(rng.sample(range(1, span + 1), rng.randint(0, min(6, span))))
+        tol = rng.randint(0, 3)
+        best = exhaustive_matches(true_pos, pred_pos, tol)
+        assert greedy_match_count(true_pos, pred_pos, tol) == best, (true_pos, pred_pos, tol)
+        assert greedy_match_count(pred_pos[::-1], true_pos[::-1], tol) == best
+        assert reference_matches(true_pos, pred_pos, tol) == best
 
 
 def test_one_to_one_matching():
