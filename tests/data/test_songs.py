@@ -79,3 +79,132 @@ def test_empty_txt_is_an_error(tmp_path):
     path.write_text("\n \n")
     with pytest.raises(DataError, match="no lines"):
         read_txt(path)
+
+
+# -- stanza breaks and sections ------------------------------------------------------------
+
+
+def parse_one(record: dict, require_labels: bool = False):
+    (song,) = parse_jsonl_bytes(json.dumps(record).encode(), "x.jsonl", require_labels)
+    return song
+
+
+def brute_breaks(lines: list[str]) -> tuple[int, ...]:
+    """Breaks by definition: a kept line (not the first) with a blank line right before it."""
+    kept = [i for i, line in enumerate(lines) if line.strip()]
+    return tuple(k for k, i in enumerate(kept) if k > 0 and not lines[i - 1].strip())
+
+
+def test_blank_lines_become_breaks_with_labels_and_sections_aligned():
+    record = {
+        "id": "s",
+        "lines": ["", "a", "b", "", " ", "c", "", "d", ""],
+        "labels": [0, 0, 0, 0, 0, 1, 1, 1, 0],
+        "sections": ["", "Verse 1", "Verse 1", "", "", "Chorus", "", "Bridge", ""],
+    }
+    song = parse_one(record)
+    assert song.lines == ("a", "b", "c", "d")
+    assert song.labels == (0, 0, 1, 1)
+    assert song.sections == ("Verse 1", "Verse 1", "Chorus", "Bridge")
+    assert song.breaks == (2, 3)  # the leading and trailing blank lines mark nothing
+
+
+def test_breaks_match_their_definition_on_random_layouts():
+    import random
+
+    rng = random.Random(3)
+    for _ in range(300):
+        lines = [rng.choice(["", " ", "x", "y z"]) for _ in range(rng.randint(1, 12))]
+        if not any(line.strip() for line in lines):
+            continue
+        song = parse_one({"id": "r", "lines": lines})
+        has_blank = any(not line.strip() for line in lines)
+        assert song.breaks == (brute_breaks(lines) if has_blank else None)
+
+
+def test_no_blank_line_and_no_breaks_key_means_unknown():
+    song = parse_one({"id": "s", "lines": ["a", "b"]})
+    assert song.breaks is None and song.sections is None
+
+
+def test_only_edge_blank_lines_give_known_empty_breaks():
+    assert parse_one({"id": "s", "lines": ["", "a", "b", " "]}).breaks == ()
+
+
+def test_explicit_breaks_are_kept():
+    song = parse_one({"id": "s", "lines": ["a", "b", "c"], "breaks": [1, 2]})
+    assert song.breaks == (1, 2)
+    assert parse_one({"id": "s", "lines": ["a", "b"], "breaks": []}).breaks == ()
+    assert parse_one({"id": "s", "lines": ["a", "b"], "breaks": None}).breaks is None
+
+
+def test_explicit_breaks_that_agree_with_blank_lines_are_accepted():
+    song = parse_one({"id": "s", "lines": ["a", "", "b", "c"], "breaks": [1]})
+    assert song.breaks == (1,)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"breaks": [0]}, "has break 0; breaks must be indices of its non-blank lines in [1, 3)"),
+        ({"breaks": [3]}, "has break 3; breaks must be indices"),
+        ({"breaks": [-1]}, "has break -1"),
+        ({"breaks": [2, 1]}, "'breaks' not sorted and unique"),
+        ({"breaks": [1, 1]}, "'breaks' not sorted and unique"),
+        ({"breaks": [1.0]}, "'breaks' must be a list of line indices"),
+        ({"breaks": [True]}, "'breaks' must be a list of line indices"),
+        ({"breaks": "1"}, "'breaks' must be a list of line indices"),
+        ({"sections": ["V", "V"]}, "song 'b' has 3 lines but 2 sections"),
+        ({"sections": ["V", "V", 1]}, "'sections' must be a list of strings"),
+        ({"sections": "Verse"}, "'sections' must be a list of strings"),
+    ],
+)
+def test_breaks_and_sections_errors_name_file_and_line(tmp_path, extra, message):
+    record = {"id": "b", "lines": ["x", "y", "z"], "labels": [0, 0, 1], **extra}
+    path = write(tmp_path, GOOD, record)
+    with pytest.raises(DataError) as err:
+        read_jsonl(path)
+    assert f"{path}:2:" in str(err.value)
+    assert message in str(err.value)
+
+
+def test_explicit_breaks_that_contradict_blank_lines_are_rejected(tmp_path):
+    record = {"id": "b", "lines": ["x", "", "y", "z"], "breaks": [2]}
+    path = write(tmp_path, GOOD, record)
+    with pytest.raises(DataError) as err:
+        read_jsonl(path, require_labels=False)
+    assert f"{path}:2:" in str(err.value)
+    assert "'breaks' [2] but its blank lines mark [1]" in str(err.value)
+
+
+def test_breaks_are_checked_against_the_kept_lines(tmp_path):
+    # 4 entries but 3 non-blank lines: break 3 would point past the last kept line
+    path = write(tmp_path, {"id": "b", "lines": ["x", "y", "z", ""], "breaks": [3]})
+    with pytest.raises(DataError, match=r"corpus.jsonl:1: .* in \[1, 3\)"):
+        read_jsonl(path, require_labels=False)
+
+
+def test_write_jsonl_round_trips_breaks_and_sections(tmp_path):
+    from lyricseg.data import Song, write_jsonl
+
+    songs = [
+        Song("a", ("x", "y", "z"), (0, 1, 1), breaks=(1,), sections=("Verse", "Chorus", "Chorus")),
+        Song("b", ("x", "y"), breaks=()),
+        Song("c", ("x",), (1,)),
+    ]
+    path = tmp_path / "out.jsonl"
+    write_jsonl(path, songs)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert "breaks" not in records[2] and "sections" not in records[2]
+    assert records[1]["breaks"] == []
+    assert read_jsonl(path, require_labels=False) == songs
+
+
+def test_read_txt_blank_lines_become_breaks(tmp_path):
+    path = tmp_path / "song.txt"
+    path.write_text("\nfirst\nsecond\n\n  \nthird\n\n")
+    song = read_txt(path)
+    assert song.lines == ("first", "second", "third")
+    assert song.breaks == (2,)
+    path.write_text("first\nsecond\n")
+    assert read_txt(path).breaks == ()  # a text song always knows its stanza breaks

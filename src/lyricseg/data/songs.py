@@ -2,21 +2,39 @@
 
 A corpus file holds one JSON object per line::
 
-    {"id": "song-1", "lines": ["first line", ...], "labels": [0, 1, ...]}
+    {"id": "song-1", "lines": ["first line", "", "second line"], "labels": [0, 0, 1],
+     "sections": ["Verse 1", "", "Chorus"]}
 
-``labels`` (0 = verse, 1 = chorus) is required for training and optional for prediction.
-Blank lyric lines (empty after stripping whitespace) are dropped together with their labels,
-the same way at train and predict time, so a blank line never reaches the features.
+* ``labels`` (0 = verse, 1 = chorus) is required for training and optional for prediction.
+* ``sections`` (optional) is the section header above each line as written (``"Verse 1"``,
+  ``"Chorus"``, ``""`` before the first header): a list of strings as long as ``lines``.
+* Blank lyric lines (empty after stripping whitespace) are dropped together with their
+  labels and sections, the same way at train and predict time, so a blank line never reaches
+  the features. What they leave is :attr:`Song.breaks`: the indices, into the kept lines, of
+  the lines a blank line stood before (a blank line before the first line or after the last
+  one marks no break; several blank lines in a row mark one).
+* ``breaks`` (optional) gives those indices explicitly: sorted, unique integers in
+  ``[1, n)`` where ``n`` is the number of kept lines. This is how :func:`write_jsonl` stores
+  them, since it writes the kept lines only. A record that has both blank lines and
+  ``breaks`` is accepted only when the two agree.
+
+``Song.breaks`` is a tuple (possibly empty) when stanza breaks are known: always for a
+plain-text song, and for a JSONL record with a blank line or a ``breaks`` key. It is None
+("unknown") for a JSONL record with neither, since many corpora store no blank lines at all.
+
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lyricseg.utils.errors import LyricsegError
+
+_STDIN = "<stdin>"
 
 
 class DataError(LyricsegError):
@@ -25,21 +43,63 @@ class DataError(LyricsegError):
 
 @dataclass(frozen=True)
 class Song:
-    """One song: its lines and, when known, one label per line (0 verse, 1 chorus)."""
+    """One song, its non-blank lines and what is known about them.
+
+    Attributes:
+        id: Song identifier.
+        lines: The non-blank lines, stripped.
+        labels: One label per line (0 verse, 1 chorus), or None when unknown.
+        breaks: Indices of the lines a blank line stood before (stanza breaks), sorted, in
+            ``[1, len(lines))``; None when unknown (see the module docstring).
+        sections: The section header above each line as written, or None when unknown.
+    """
 
     id: str
     lines: tuple[str, ...]
     labels: tuple[int, ...] | None = None
+    breaks: tuple[int, ...] | None = None
+    sections: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.lines)
 
 
-def _drop_blank(lines: list[str], labels: list[int] | None) -> tuple[tuple[str, ...], tuple | None]:
-    keep = [i for i, line in enumerate(lines) if line.strip()]
-    kept_lines = tuple(lines[i].strip() for i in keep)
-    kept_labels = None if labels is None else tuple(int(labels[i]) for i in keep)
-    return kept_lines, kept_labels
+def _non_blank(lines: Sequence[str]) -> tuple[list[int], tuple[int, ...]]:
+    """Positions of the non-blank lines and the stanza breaks the blank ones leave.
+
+    Returns:
+        ``(keep, breaks)``: indices into ``lines`` of the non-blank lines, and indices into
+        the kept lines of those a blank line stood before (never 0).
+    """
+    keep: list[int] = []
+    breaks: list[int] = []
+    after_blank = False
+    for i, line in enumerate(lines):
+        if not line.strip():
+            after_blank = True
+            continue
+        if after_blank and keep:
+            breaks.append(len(keep))
+        after_blank = False
+        keep.append(i)
+    return keep, tuple(breaks)
+
+
+def _check_breaks(value: object, n: int, song_id: str, where: str) -> tuple[int, ...]:
+    """Validate an explicit ``breaks`` list against ``n`` kept lines."""
+    if not isinstance(value, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) for x in value
+    ):
+        raise DataError(f"{where}: 'breaks' must be a list of line indices")
+    bad = [x for x in value if not 1 <= x < n]
+    if bad:
+        raise DataError(
+            f"{where}: song '{song_id}' has break {bad[0]}; breaks must be indices of its "
+            f"non-blank lines in [1, {n})"
+        )
+    if any(b <= a for a, b in zip(value, value[1:], strict=False)):
+        raise DataError(f"{where}: song '{song_id}' has 'breaks' not sorted and unique")
+    return tuple(value)
 
 
 def _parse_record(obj: object, where: str, require_labels: bool) -> Song:
@@ -51,6 +111,7 @@ def _parse_record(obj: object, where: str, require_labels: bool) -> Song:
     if require_labels and "labels" not in obj:
         raise DataError(f"{where}: missing key 'labels' (required for training data)")
     song_id, lines, labels = obj["id"], obj["lines"], obj.get("labels")
+    sections = obj.get("sections")
     if not isinstance(song_id, str | int) or isinstance(song_id, bool):
         raise DataError(f"{where}: 'id' must be a string")
     if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
@@ -67,10 +128,34 @@ def _parse_record(obj: object, where: str, require_labels: bool) -> Song:
             raise DataError(
                 f"{where}: song '{song_id}' has label {bad[0]!r}; labels must be 0 or 1"
             )
-    kept_lines, kept_labels = _drop_blank(lines, labels)
-    if not kept_lines:
+    if sections is not None:
+        if not isinstance(sections, list) or not all(isinstance(x, str) for x in sections):
+            raise DataError(f"{where}: 'sections' must be a list of strings")
+        if len(sections) != len(lines):
+            raise DataError(
+                f"{where}: song '{song_id}' has {len(lines)} lines but {len(sections)} sections"
+            )
+    keep, breaks = _non_blank(lines)
+    if not keep:
         raise DataError(f"{where}: song '{song_id}' has no lines")
-    return Song(id=str(song_id), lines=kept_lines, labels=kept_labels)
+    blank = len(keep) < len(lines)
+    if obj.get("breaks") is not None:
+        given = _check_breaks(obj["breaks"], len(keep), str(song_id), where)
+        if blank and given != breaks:
+            raise DataError(
+                f"{where}: song '{song_id}' has 'breaks' {list(given)} but its blank lines "
+                f"mark {list(breaks)}; give stanza breaks one way (blank lines or 'breaks')"
+            )
+        breaks = given
+    elif not blank:
+        breaks = None
+    return Song(
+        id=str(song_id),
+        lines=tuple(lines[i].strip() for i in keep),
+        labels=None if labels is None else tuple(int(labels[i]) for i in keep),
+        breaks=breaks,
+        sections=None if sections is None else tuple(sections[i] for i in keep),
+    )
 
 
 def parse_jsonl_bytes(data: bytes, name: str, require_labels: bool = True) -> list[Song]:
@@ -113,33 +198,52 @@ def parse_jsonl_bytes(data: bytes, name: str, require_labels: bool = True) -> li
     return songs
 
 
-def read_jsonl(path: str | Path, require_labels: bool = True) -> list[Song]:
-    """Read and validate a JSONL corpus file (see :func:`parse_jsonl_bytes`)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror}") from None
-    return parse_jsonl_bytes(data, str(path), require_labels)
+def parse_text_bytes(data: bytes, name: str, song_id: str) -> Song:
+    """Parse one plain-text song held in memory, one lyric line per line.
 
+    Blank lines are dropped and become :attr:`Song.breaks` (always a tuple here).
 
-def read_txt(path: str | Path, song_id: str | None = None) -> Song:
-    """Read one song from a text file, one lyric line per line; ``-`` reads standard input."""
-    name = "<stdin>" if str(path) == "-" else str(path)
-    try:
-        data = sys.stdin.buffer.read() if str(path) == "-" else Path(path).read_bytes()
-    except OSError as err:
-        raise DataError(f"cannot read {name}: {err.strerror}") from None
+    Args:
+        data: The file's bytes.
+        name: File name used in error messages.
+        song_id: The song's id.
+
+    Raises:
+        DataError: On invalid UTF-8 (naming the line) or a song without lines.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         lineno = data[: err.start].count(b"\n") + 1
         raise DataError(f"{name}:{lineno}: invalid UTF-8 ({err.reason})") from None
-    lines, _ = _drop_blank(text.splitlines(), None)
-    if not lines:
+    lines = text.splitlines()
+    keep, breaks = _non_blank(lines)
+    if not keep:
         raise DataError(f"{name}: the song has no lines")
-    default_id = "stdin" if name == "<stdin>" else Path(path).stem
-    return Song(id=song_id or default_id, lines=lines)
+    return Song(id=song_id, lines=tuple(lines[i].strip() for i in keep), breaks=breaks)
+
+
+def _read_bytes(path: str | Path) -> tuple[bytes, str]:
+    """The bytes of a file, or of standard input for ``-``, and the name for messages."""
+    if str(path) == "-":
+        return sys.stdin.buffer.read(), _STDIN
+    try:
+        return Path(path).read_bytes(), str(path)
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror}") from None
+
+
+def read_jsonl(path: str | Path, require_labels: bool = True) -> list[Song]:
+    """Read and validate a JSONL corpus file (see :func:`parse_jsonl_bytes`)."""
+    data, name = _read_bytes(path)
+    return parse_jsonl_bytes(data, name, require_labels)
+
+
+def read_txt(path: str | Path, song_id: str | None = None) -> Song:
+    """Read one song from a text file, one lyric line per line; ``-`` reads standard input."""
+    data, name = _read_bytes(path)
+    default_id = "stdin" if name == _STDIN else Path(path).stem
+    return parse_text_bytes(data, name, song_id or default_id)
 
 
 def read_songs(path: str | Path, require_labels: bool = False) -> list[Song]:
@@ -149,13 +253,17 @@ def read_songs(path: str | Path, require_labels: bool = False) -> list[Song]:
     return [read_txt(path)]
 
 
-def write_jsonl(path: str | Path, songs: list[Song]) -> None:
-    """Write songs as a JSONL corpus, atomically."""
+def write_jsonl(path: str | Path, songs: Sequence[Song]) -> None:
+    """Write songs as a JSONL corpus, atomically (``breaks``/``sections`` when known)."""
     from lyricseg.utils.io import atomic_write
 
     with atomic_write(path) as handle:
         for song in songs:
-            record = {"id": song.id, "lines": list(song.lines)}
+            record: dict[str, object] = {"id": song.id, "lines": list(song.lines)}
             if song.labels is not None:
                 record["labels"] = list(song.labels)
+            if song.sections is not None:
+                record["sections"] = list(song.sections)
+            if song.breaks is not None:
+                record["breaks"] = list(song.breaks)
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
