@@ -1,6 +1,6 @@
 """Post-hoc calibration of ``P(chorus)``; labels always stay the raw-logit argmax."""
 
-from lyricseg.calibration.auto import CALIBRATORS, AutoCalibrator
+from lyricseg.calibration.auto import CALIBRATORS, AutoCalibrator, two_folds
 from lyricseg.calibration.base import (
     Calibrator,
     apply_calibration,
@@ -22,4 +22,5 @@ __all__ = [
     "calibrator_from_dict",
     "chorus_margin",
     "reliability_data",
+    "two_folds",
 ]

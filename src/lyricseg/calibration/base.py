@@ -73,8 +73,15 @@ class Calibrator(nn.Module):
     name: ClassVar[str] = "base"
     state_names: ClassVar[tuple[str, ...]] = ()
 
-    def fit(self, logits: Tensor, labels: Tensor) -> Self:
-        """Fit on held-out logits ``[N, 2]`` and labels ``[N]``; return ``self``."""
+    def fit(self, logits: Tensor, labels: Tensor, groups: Tensor | None = None) -> Self:
+        """Fit on held-out lines and return ``self``.
+
+        Args:
+            logits: ``[N, 2]`` raw logits.
+            labels: ``[N]`` gold labels in ``{0, 1}``.
+            groups: Optional ``[N]`` song index of each line. Calibrators that split the
+                lines into folds keep each song in one fold; the others ignore it.
+        """
         raise NotImplementedError
 
     def forward(self, logits: Tensor) -> Tensor:

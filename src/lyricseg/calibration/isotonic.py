@@ -50,8 +50,10 @@ class IsotonicCalibrator(Calibrator):
         self.register_buffer("x_thresholds", torch.tensor([0.0, 1.0], dtype=torch.float64))
         self.register_buffer("y_thresholds", torch.tensor([0.0, 1.0], dtype=torch.float64))
 
-    def fit(self, logits: Tensor, labels: Tensor) -> Self:
+    def fit(self, logits: Tensor, labels: Tensor, groups: Tensor | None = None) -> Self:
         """Fit the map on logits ``[N, 2]`` and labels ``[N]``.
+
+        ``groups`` is ignored: the fit uses every line alike.
 
         Returns:
             ``self``.

@@ -48,8 +48,10 @@ class TemperatureScaler(Calibrator):
         self.iterations = int(iterations)
         self.register_buffer("temperature", torch.tensor(1.0))
 
-    def fit(self, logits: Tensor, labels: Tensor) -> Self:
+    def fit(self, logits: Tensor, labels: Tensor, groups: Tensor | None = None) -> Self:
         """Fit ``T`` on logits ``[N, 2]`` and labels ``[N]``.
+
+        ``groups`` is ignored: the fit uses every line alike.
 
         Returns:
             ``self``.
@@ -105,8 +107,10 @@ class PlattScaler(Calibrator):
         self.register_buffer("a", torch.tensor(1.0))
         self.register_buffer("b", torch.tensor(0.0))
 
-    def fit(self, logits: Tensor, labels: Tensor) -> Self:
+    def fit(self, logits: Tensor, labels: Tensor, groups: Tensor | None = None) -> Self:
         """Fit ``a`` and ``b`` on logits ``[N, 2]`` and labels ``[N]``.
+
+        ``groups`` is ignored: the fit uses every line alike.
 
         Returns:
             ``self``.
