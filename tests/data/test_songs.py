@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from lyricseg.data import DataError, read_jsonl, read_txt
-from lyricseg.data.songs import parse_jsonl_bytes
+from lyricseg.data import DataError, read_jsonl, read_songs, read_txt
+from lyricseg.data.songs import is_jsonl_path, parse_jsonl_bytes
 
 GOOD = {"id": "a", "lines": ["one", "two"], "labels": [0, 1]}
 
@@ -208,3 +208,149 @@ def test_read_txt_blank_lines_become_breaks(tmp_path):
     assert song.breaks == (2,)
     path.write_text("first\nsecond\n")
     assert read_txt(path).breaks == ()  # a text song always knows its stanza breaks
+
+
+# -- input format by suffix and content, byte-order mark --------------------------------
+
+BOM = b"\xef\xbb\xbf"
+RECORD = {"id": "r1", "lines": ["one", "two"]}
+
+
+def jsonl_bytes(*records: dict) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in records).encode()
+
+
+@pytest.mark.parametrize("name", ["c.jsonl", "c.ndjson", "c.json", "C.JSONL", "c.Json"])
+def test_json_lines_suffixes_any_case(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(jsonl_bytes(RECORD, {"id": "r2", "lines": ["x"]}))
+    assert [s.id for s in read_songs(path)] == ["r1", "r2"]
+
+
+@pytest.mark.parametrize("name", ["song.txt", "song", "song.lyrics", "song.TXT"])
+def test_other_suffixes_are_one_text_song(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("hello there\n{not json}\n")
+    (song,) = read_songs(path)
+    assert song.lines == ("hello there", "{not json}") and song.id == "song"
+
+
+def test_bom_is_accepted_in_json_lines(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(BOM + jsonl_bytes(RECORD))
+    (song,) = read_songs(path)
+    assert song.id == "r1" and song.lines == ("one", "two")
+    assert read_jsonl(path, require_labels=False) == [song]
+
+
+def test_bom_is_not_kept_in_the_first_text_line(tmp_path):
+    path = tmp_path / "song.txt"
+    path.write_bytes(BOM + b"first line\nsecond\n")
+    (song,) = read_songs(path)
+    assert song.lines == ("first line", "second")
+    assert read_txt(path).lines[0] == "first line"
+
+
+def test_bom_only_line_counts_as_blank(tmp_path):
+    path = tmp_path / "song.txt"
+    path.write_bytes(BOM + b"\nfirst\n")
+    assert read_txt(path).lines == ("first",)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"just a lyric line\nanother line\n",
+        b'\n\n["a", "list"]\n',
+        b'[\n  {"id": "a", "lines": ["x"]}\n]\n',
+        b'"a string"\n',
+    ],
+)
+def test_json_lines_suffix_on_other_content_is_one_clear_error(tmp_path, content):
+    path = tmp_path / "songs.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as err:
+        read_songs(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:")
+    assert "expected JSON lines" in message and "not a JSON object" in message
+    assert ".txt" in message  # says how to fix it
+
+
+def test_json_lines_suffix_error_names_the_first_non_blank_line(tmp_path):
+    path = tmp_path / "songs.json"
+    path.write_bytes(b"\n  \nplain text\n")
+    with pytest.raises(DataError, match=r"songs.json:3: expected JSON lines"):
+        read_songs(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "lineno"), [(b"{broken\n", 1), (jsonl_bytes(RECORD) + b"{x\n", 2)]
+)
+def test_broken_records_keep_their_own_error(tmp_path, content, lineno):
+    path = tmp_path / "songs.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=f"songs.jsonl:{lineno}: malformed JSON"):
+        read_songs(path)
+
+
+@pytest.mark.parametrize("prefix", [b"", BOM])
+def test_text_suffix_on_json_lines_is_one_clear_error(tmp_path, prefix):
+    path = tmp_path / "songs.txt"
+    path.write_bytes(prefix + jsonl_bytes(RECORD, {"id": "r2", "lines": ["x"]}) + b"\n")
+    with pytest.raises(DataError) as err:
+        read_songs(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: expected one plain-text song")
+    assert "rename the file to .jsonl" in message
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"title": "no lines key"}\n',  # JSON objects, but not song records
+        jsonl_bytes(RECORD) + b"a lyric line\n",  # not every line is a record
+    ],
+)
+def test_text_that_merely_contains_json_is_read_as_text(tmp_path, content):
+    path = tmp_path / "song.txt"
+    path.write_bytes(content)
+    (song,) = read_songs(path)
+    assert len(song.lines) == len([x for x in content.split(b"\n") if x.strip()])
+
+
+def set_stdin(monkeypatch, data: bytes) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+@pytest.mark.parametrize("prefix", [b"", BOM, b"\n  \n"])
+def test_stdin_json_lines_by_content(monkeypatch, prefix):
+    set_stdin(monkeypatch, prefix + jsonl_bytes(RECORD, {"id": "r2", "lines": ["x"]}))
+    assert [s.id for s in read_songs("-")] == ["r1", "r2"]
+
+
+@pytest.mark.parametrize("prefix", [b"", BOM])
+def test_stdin_text_by_content(monkeypatch, prefix):
+    set_stdin(monkeypatch, prefix + b"first line\n\nsecond line\n")
+    (song,) = read_songs("-")
+    assert song.id == "stdin"
+    assert song.lines == ("first line", "second line") and song.breaks == (1,)
+
+
+def test_stdin_json_lines_errors_name_stdin_and_line(monkeypatch):
+    set_stdin(monkeypatch, jsonl_bytes(RECORD) + b'{"id": "r2"}\n')
+    with pytest.raises(DataError, match=r"<stdin>:2: missing key 'lines'"):
+        read_songs("-")
+
+
+def test_missing_input_is_a_clear_error(tmp_path):
+    for name in ("nope.jsonl", "nope.txt"):
+        with pytest.raises(DataError, match=f"cannot read .*{name}"):
+            read_songs(tmp_path / name)
+
+
+def test_is_jsonl_path():
+    assert is_jsonl_path("a/b.JSONL") and is_jsonl_path("x.ndjson") and is_jsonl_path("x.json")
+    assert not is_jsonl_path("x.txt") and not is_jsonl_path("-") and not is_jsonl_path("jsonl")

@@ -1,7 +1,15 @@
 """Songs, corpus reading and validation, the generated corpus, and the DataModule."""
 
 from lyricseg.data.batching import BucketSampler, SongDataset, collate_songs
-from lyricseg.data.songs import DataError, Song, read_jsonl, read_songs, read_txt, write_jsonl
+from lyricseg.data.songs import (
+    DataError,
+    Song,
+    is_jsonl_path,
+    read_jsonl,
+    read_songs,
+    read_txt,
+    write_jsonl,
+)
 from lyricseg.data.synthetic import SyntheticCorpus
 
 __all__ = [
@@ -12,6 +20,7 @@ __all__ = [
     "SongDataset",
     "SyntheticCorpus",
     "collate_songs",
+    "is_jsonl_path",
     "read_jsonl",
     "read_songs",
     "read_txt",

@@ -22,6 +22,11 @@ A corpus file holds one JSON object per line::
 plain-text song, and for a JSONL record with a blank line or a ``breaks`` key. It is None
 ("unknown") for a JSONL record with neither, since many corpora store no blank lines at all.
 
+:func:`read_songs` picks the format by suffix: ``.jsonl``, ``.ndjson`` and ``.json`` (any
+case) are JSON lines, anything else is one plain-text song (one lyric line per line), and
+``-`` (standard input) is JSON lines when its first non-blank line is a JSON object. A UTF-8
+byte-order mark is accepted in both formats. A file whose content contradicts its suffix is
+one error that says how to fix it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from pathlib import Path
 
 from lyricseg.utils.errors import LyricsegError
 
+#: Suffixes (compared lowercased) of files read as JSON lines; anything else is plain text.
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+_BOM = b"\xef\xbb\xbf"
 _STDIN = "<stdin>"
 
 
@@ -62,6 +70,11 @@ class Song:
 
     def __len__(self) -> int:
         return len(self.lines)
+
+
+def is_jsonl_path(path: str | Path) -> bool:
+    """Whether a file name's suffix says JSON lines (see :data:`JSONL_SUFFIXES`)."""
+    return Path(str(path)).suffix.lower() in JSONL_SUFFIXES
 
 
 def _non_blank(lines: Sequence[str]) -> tuple[list[int], tuple[int, ...]]:
@@ -158,11 +171,27 @@ def _parse_record(obj: object, where: str, require_labels: bool) -> Song:
     )
 
 
+def _json_object(raw: bytes) -> dict | None:
+    """The JSON object on one line, or None when the line is not one."""
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _first_non_blank(data: bytes) -> tuple[int, bytes] | None:
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        if raw.strip():
+            return lineno, raw
+    return None
+
+
 def parse_jsonl_bytes(data: bytes, name: str, require_labels: bool = True) -> list[Song]:
     """Parse and validate a JSONL corpus held in memory.
 
     Args:
-        data: The file's bytes.
+        data: The file's bytes (a leading UTF-8 byte-order mark is ignored).
         name: File name used in error messages.
         require_labels: Whether every record must carry ``labels``.
 
@@ -170,8 +199,18 @@ def parse_jsonl_bytes(data: bytes, name: str, require_labels: bool = True) -> li
         The songs in file order.
 
     Raises:
-        DataError: On the first invalid line, naming the file and the 1-based line number.
+        DataError: On the first invalid line, naming the file and the 1-based line number;
+            when the first non-blank line does not even start like a JSON object, the error
+            says that the file is not JSON lines.
     """
+    data = data.removeprefix(_BOM)
+    first = _first_non_blank(data)
+    if first is not None and not first[1].lstrip().startswith(b"{"):
+        raise DataError(
+            f"{name}:{first[0]}: expected JSON lines (one JSON object per line, e.g. "
+            '{"id": "song-1", "lines": [...]}) but this line is not a JSON object; a '
+            "plain-text song (one lyric line per line) needs another suffix, e.g. .txt"
+        )
     songs: list[Song] = []
     seen: dict[str, int] = {}
     for lineno, raw in enumerate(data.split(b"\n"), start=1):
@@ -204,13 +243,14 @@ def parse_text_bytes(data: bytes, name: str, song_id: str) -> Song:
     Blank lines are dropped and become :attr:`Song.breaks` (always a tuple here).
 
     Args:
-        data: The file's bytes.
+        data: The file's bytes (a leading UTF-8 byte-order mark is ignored).
         name: File name used in error messages.
         song_id: The song's id.
 
     Raises:
         DataError: On invalid UTF-8 (naming the line) or a song without lines.
     """
+    data = data.removeprefix(_BOM)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -246,11 +286,37 @@ def read_txt(path: str | Path, song_id: str | None = None) -> Song:
     return parse_text_bytes(data, name, song_id or default_id)
 
 
+def _looks_like_jsonl(data: bytes) -> bool:
+    """Whether every non-blank line is a JSON object with a ``lines`` key."""
+    rows = [raw for raw in data.removeprefix(_BOM).split(b"\n") if raw.strip()]
+    return bool(rows) and all("lines" in (_json_object(raw) or {}) for raw in rows)
+
+
 def read_songs(path: str | Path, require_labels: bool = False) -> list[Song]:
-    """Read ``.jsonl`` (a corpus) or any other file / ``-`` as one plain-text song."""
-    if str(path).endswith(".jsonl"):
-        return read_jsonl(path, require_labels=require_labels)
-    return [read_txt(path)]
+    """Read songs from a JSONL corpus or one plain-text song, by suffix (``-``: by content).
+
+    See the module docstring for the rules.
+
+    Raises:
+        DataError: On unreadable or invalid input, or when a file's content contradicts its
+            suffix (a JSON-lines suffix on a file that is not JSON lines, or a plain-text
+            file made of JSON records).
+    """
+    data, name = _read_bytes(path)
+    if name == _STDIN:
+        first = _first_non_blank(data.removeprefix(_BOM))
+        if first is not None and _json_object(first[1]) is not None:
+            return parse_jsonl_bytes(data, name, require_labels)
+        return [parse_text_bytes(data, name, "stdin")]
+    if is_jsonl_path(path):
+        return parse_jsonl_bytes(data, name, require_labels)
+    if _looks_like_jsonl(data):
+        raise DataError(
+            f"{name}: expected one plain-text song (the name does not end in "
+            f"{'/'.join(JSONL_SUFFIXES)}) but every line is a JSON song record; rename the "
+            "file to .jsonl to read it as a corpus"
+        )
+    return [parse_text_bytes(data, name, Path(path).stem)]
 
 
 def write_jsonl(path: str | Path, songs: Sequence[Song]) -> None:
