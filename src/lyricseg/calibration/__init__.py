@@ -7,6 +7,7 @@ from lyricseg.calibration.base import (
     calibrator_from_dict,
     chorus_margin,
 )
+from lyricseg.calibration.fitting import cross_fitted_probs, fit_calibration
 from lyricseg.calibration.isotonic import IsotonicCalibrator
 from lyricseg.calibration.reliability import reliability_data
 from lyricseg.calibration.scalers import PlattScaler, TemperatureScaler
@@ -21,6 +22,8 @@ __all__ = [
     "apply_calibration",
     "calibrator_from_dict",
     "chorus_margin",
+    "cross_fitted_probs",
+    "fit_calibration",
     "reliability_data",
     "two_folds",
 ]
