@@ -1,0 +1,331 @@
+"""Section vocabulary: header names -> section classes, read from one YAML file.
+
+Every section name lyricseg knows is spelled out in the packaged ``sections.yaml`` (next to
+this module); the converter, training and the section metrics all go through
+:class:`SectionMap`. A header such as ``"[Chorus 2 x2: Singer]"`` is normalized (credits,
+brackets, parenthesized parts, multipliers, numbers and case removed), split into parts at
+``/``, ``&``, ``+``, ``|``, ``,`` and spaced dashes, and matched against the YAML's ordered
+rules; see ``docs/sections.md``.
+
+Section starts are derived from headers *as written*: a line starts a section when its
+header differs from the previous line's (``Verse 1`` -> ``Verse 2`` is a start). Where the
+header lines themselves are gone (the ``extra`` corpus, or any record with only
+``sections``), two consecutive blocks with the same header (``Chorus``, ``Chorus``) cannot
+be told apart and count as one section.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lyricseg.utils.errors import LyricsegError
+
+#: Class id given to lines whose header is unmapped or missing (ignored by class metrics).
+UNKNOWN_CLASS = -1
+
+_DASHES = re.compile(r"[\u2010-\u2015\u2212]")
+_PARENS = re.compile(r"\([^()]*\)")
+_OPEN_PAREN = re.compile(r"\([^()]*$")
+_MULTIPLIER = re.compile(
+    r"\(\s*(?:[x\u00d7]\s*\d+|\d+\s*[x\u00d7])\s*\)"  # (x2), (2x)
+    r"|(?<![a-z0-9])x\s*\d+\b|\b\d+\s*x(?![a-z0-9])"  # x2, 2x
+    r"|\u00d7\s*\d+|\d+\s*\u00d7|\*\s*\d+",  # \u00d72, 2\u00d7, *2
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d+|\b(?:i{1,3}|iv|vi{0,3}|ix|x)\b")
+_SPLIT = re.compile(r"\s*[/&+|,]\s*|\s+-\s+")
+_SPACES = re.compile(r"\s+")
+_EDGE = " \t-.#*:;'\"!?"
+_TOP_KEYS = {"version", "classes", "chorus_classes", "rules"}
+_RULE_KEYS = {"class", "patterns"}
+
+
+def default_map_path() -> Path:
+    """Path of the packaged ``sections.yaml``."""
+    return Path(str(resources.files("lyricseg.data").joinpath("sections.yaml")))
+
+
+def cut_credits(header: str) -> str:
+    """A header as written, without surrounding brackets and singer credits after ``:``.
+
+    Args:
+        header: Header text, with or without its ``[...]`` brackets.
+
+    Returns:
+        E.g. ``"Chorus x2"`` for ``"[Chorus x2: Singer & Other]"``.
+    """
+    text = header.strip()
+    if text.startswith("["):
+        text = text[1:]
+        if text.endswith("]"):
+            text = text[:-1]
+    return text.split(":", 1)[0].strip()
+
+
+def strip_multipliers(header: str) -> str:
+    """Remove repeat multipliers (``x2``, ``2x``, ``(x3)``, ``*2``) and collapse spaces."""
+    return _SPACES.sub(" ", _MULTIPLIER.sub(" ", header)).strip()
+
+
+def normalize_header(header: str) -> str:
+    """Normalize a header for matching (what the YAML patterns see, before splitting).
+
+    Credits after ``:`` and brackets are cut, the text is case-folded, dashes unified,
+    parenthesized parts (also an unclosed trailing one), multipliers (``x2``, ``2x``,
+    ``*3``) and numbers (digits, Roman numerals I-X) removed, spaces collapsed.
+
+    Args:
+        header: A header as written.
+
+    Returns:
+        E.g. ``"verse - remix"`` for ``"[Verse 2 - Remix (x2): Singer]"``; ``""`` for none.
+    """
+    text = _DASHES.sub("-", cut_credits(header).casefold())
+    if text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]  # "(Chorus)": the parentheses hold the whole header
+    text = strip_multipliers(text)
+    previous = None
+    while previous != text:
+        previous, text = text, _PARENS.sub(" ", text)
+    text = _NUMBER.sub(" ", _OPEN_PAREN.sub(" ", text))
+    return _SPACES.sub(" ", text).strip(_EDGE)
+
+
+def header_parts(header: str) -> list[str]:
+    """The parts of a compound header, normalized, left to right, empty ones dropped.
+
+    Args:
+        header: A header as written.
+
+    Returns:
+        E.g. ``["bridge", "outro"]`` for ``"Bridge/Outro"``.
+    """
+    parts = (part.strip(_EDGE) for part in _SPLIT.split(normalize_header(header)))
+    return [part for part in parts if part]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Safe YAML loader that records the 1-based line of each mapping as ``__line__``."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        mapping = super().construct_mapping(node, deep=deep)
+        mapping["__line__"] = node.start_mark.line + 1
+        return mapping
+
+
+class SectionMap:
+    """Ordered header -> class rules loaded from a YAML file.
+
+    Args:
+        classes: Section class names; a class id is the index.
+        chorus_classes: Classes whose lines get the verse/chorus label 1.
+        rules: ``(class name, compiled patterns)`` in matching order.
+        source: Where the rules came from (used in messages).
+    """
+
+    def __init__(
+        self,
+        classes: Sequence[str],
+        chorus_classes: Sequence[str],
+        rules: Sequence[tuple[str, Sequence[re.Pattern[str]]]],
+        source: str = "<memory>",
+    ) -> None:
+        self.classes = tuple(classes)
+        self.chorus_classes = frozenset(chorus_classes)
+        self.rules = tuple((name, tuple(patterns)) for name, patterns in rules)
+        self.source = source
+        self._index = {name: i for i, name in enumerate(self.classes)}
+        self._cache: dict[str, str | None] = {}
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> SectionMap:
+        """Read and validate a mapping file.
+
+        Args:
+            path: A user's YAML file; ``None`` for the packaged ``sections.yaml``.
+
+        Returns:
+            The validated map.
+
+        Raises:
+            LyricsegError: When the file cannot be read or is invalid; the message names the
+                file and, where it applies, the line.
+        """
+        file = default_map_path() if path is None else Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise LyricsegError(f"cannot read section map {file}: {err}") from None
+        try:
+            data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{file}:{mark.line + 1}" if mark is not None else str(file)
+            problem = getattr(err, "problem", None) or str(err)
+            raise LyricsegError(f"{where}: invalid YAML in section map ({problem})") from None
+        return cls._from_data(data, str(file), packaged=path is None)
+
+    @classmethod
+    def _from_data(cls, data: Any, source: str, packaged: bool) -> SectionMap:
+        if not isinstance(data, dict):
+            raise LyricsegError(f"{source}: a section map must be a YAML mapping with 'rules'")
+        unknown = sorted(set(data) - _TOP_KEYS - {"__line__"})
+        if unknown:
+            raise LyricsegError(
+                f"{source}: unknown key(s) {unknown} in section map (allowed: {sorted(_TOP_KEYS)})"
+            )
+        if data.get("version", 1) != 1:
+            raise LyricsegError(f"{source}: section map version {data['version']!r}; expected 1")
+        classes = data.get("classes") if packaged else data.get("classes", list(SECTION_CLASSES))
+        if (
+            not isinstance(classes, list)
+            or not classes
+            or not all(isinstance(c, str) for c in classes)
+        ):
+            raise LyricsegError(f"{source}: 'classes' must be a list of class names")
+        if len(set(classes)) != len(classes):
+            raise LyricsegError(f"{source}: 'classes' lists a class twice: {classes}")
+        if not packaged and tuple(classes) != SECTION_CLASSES:
+            raise LyricsegError(
+                f"{source}: 'classes' must be exactly {list(SECTION_CLASSES)} (class ids are "
+                f"the outputs of the section head); got {classes}"
+            )
+        default_chorus = None if packaged else sorted(_packaged_map().chorus_classes)
+        chorus = data.get("chorus_classes", default_chorus)
+        if not isinstance(chorus, list) or not all(c in classes for c in chorus):
+            raise LyricsegError(
+                f"{source}: 'chorus_classes' must be a list of classes among {classes}; "
+                f"got {chorus!r}"
+            )
+        rules_data = data.get("rules")
+        if not isinstance(rules_data, list) or not rules_data:
+            raise LyricsegError(f"{source}: 'rules' must be a non-empty list of rules")
+        rules = [cls._parse_rule(rule, i, classes, source) for i, rule in enumerate(rules_data)]
+        return cls(classes, chorus, rules, source)
+
+    @staticmethod
+    def _parse_rule(
+        rule: Any, index: int, classes: Sequence[str], source: str
+    ) -> tuple[str, list[re.Pattern[str]]]:
+        if not isinstance(rule, dict):
+            raise LyricsegError(
+                f"{source}: rule {index + 1} must be a mapping with 'class' and 'patterns'"
+            )
+        where = f"{source}:{rule.get('__line__', '?')}: rule {index + 1}"
+        keys = set(rule) - {"__line__"}
+        if keys != _RULE_KEYS:
+            raise LyricsegError(
+                f"{where}: expected keys 'class' and 'patterns', got {sorted(keys)}"
+            )
+        name = rule["class"]
+        if name not in classes:
+            raise LyricsegError(f"{where}: class {name!r} is not one of {list(classes)}")
+        patterns = rule["patterns"]
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        if not isinstance(patterns, list) or not patterns:
+            raise LyricsegError(f"{where}: 'patterns' must be a non-empty list of regexes")
+        compiled = []
+        for pattern in patterns:
+            if not isinstance(pattern, str) or not pattern:
+                raise LyricsegError(f"{where}: pattern {pattern!r} must be a non-empty string")
+            try:
+                compiled.append(re.compile(pattern))
+            except re.error as err:
+                raise LyricsegError(
+                    f"{where}: pattern {pattern!r} is not a valid regular expression ({err})"
+                ) from None
+        return name, compiled
+
+    def classify(self, header: str) -> str | None:
+        """Class of a header as written, or ``None`` when no rule matches (unmapped).
+
+        Args:
+            header: E.g. ``"Verse 2"``, ``"[Hook x2: Singer]"``, ``"Bridge/Outro"``.
+
+        Returns:
+            A name from :attr:`classes`, or ``None`` (also for an empty header).
+        """
+        if header in self._cache:
+            return self._cache[header]
+        found = None
+        for part in header_parts(header):
+            found = next(
+                (name for name, pats in self.rules if any(p.search(part) for p in pats)), None
+            )
+            if found is not None:
+                break
+        self._cache[header] = found
+        return found
+
+    def class_id(self, header: str) -> int:
+        """Class id of a header, :data:`UNKNOWN_CLASS` (-1) when unmapped."""
+        name = self.classify(header)
+        return UNKNOWN_CLASS if name is None else self._index[name]
+
+    def is_chorus(self, class_name: str | None) -> bool:
+        """Whether lines of this class get the verse/chorus label 1."""
+        return class_name in self.chorus_classes
+
+    def label(self, header: str) -> int:
+        """Verse/chorus label (1 chorus, 0 otherwise, also when unmapped) of a header."""
+        return int(self.is_chorus(self.classify(header)))
+
+
+@functools.cache
+def _packaged_map() -> SectionMap:
+    return SectionMap.load(None)
+
+
+def default_section_map() -> SectionMap:
+    """The packaged section map (loaded once)."""
+    return _packaged_map()
+
+
+#: The section classes in class-id order, read from the packaged ``sections.yaml``.
+SECTION_CLASSES: tuple[str, ...] = _packaged_map().classes
+
+
+def is_chorus(class_name: str | None) -> bool:
+    """Whether a class gets the verse/chorus label 1 in the packaged map (chorus, post-chorus).
+
+    Args:
+        class_name: A name from :data:`SECTION_CLASSES`, or ``None`` for unmapped.
+
+    Returns:
+        ``True`` for the packaged ``chorus_classes``.
+    """
+    return _packaged_map().is_chorus(class_name)
+
+
+def section_starts(headers: Sequence[str], header_above: Sequence[bool] | None = None) -> list[int]:
+    """Flag the lines that start a section.
+
+    Args:
+        headers: ``[T]`` header of each line as written (``""`` for none).
+        header_above: Optional ``[T]``: ``True`` where a header line stood right above the
+            line (known to the converter, lost in records that keep only ``sections``);
+            such a line starts a section even when its header repeats the previous one.
+
+    Returns:
+        ``[T]`` 0/1 flags; line 0 is always 1 (a song starts with a section).
+
+    Raises:
+        LyricsegError: When ``header_above`` and ``headers`` differ in length.
+    """
+    if header_above is not None and len(header_above) != len(headers):
+        raise LyricsegError(
+            f"section_starts got {len(headers)} headers but {len(header_above)} header flags"
+        )
+    flags = []
+    for i, header in enumerate(headers):
+        above = header_above is not None and bool(header_above[i])
+        flags.append(int(i == 0 or header != headers[i - 1] or above))
+    return flags
