@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from lightning.pytorch.callbacks import Callback
+
 REPO = Path(__file__).resolve().parents[1]
 RESOURCES = REPO / "tests" / "resources"
 TINY = RESOURCES / "tiny"
+#: Overrides that make the tagger network tiny (fast tests).
+TINY_MODEL = ["model.net.hidden_size=16", "model.net.projection_size=16", "model.net.num_layers=1"]
 CORPUS = Path(os.environ.get("LYRICSEG_CORPUS_DIR", REPO.parent / "shared" / "data" / "lyrics"))
 
 
@@ -28,7 +33,12 @@ def run_script(
     script: str, *args: str, cwd: Path | None = None, timeout: int = 300, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run a root script (``train.py`` / ``predict.py``) in a subprocess."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "HYDRA_FULL_ERROR": "0"}
+    env = {
+        **os.environ,
+        "PYTHONWARNINGS": "ignore",
+        "HYDRA_FULL_ERROR": "0",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]),
+    }
     return subprocess.run(
         [sys.executable, str(REPO / script), *args],
         cwd=cwd or REPO,
@@ -38,3 +48,18 @@ def run_script(
         env=env,
         input=stdin,
     )
+
+
+class KillAtEpoch(Callback):
+    """Kills its own training process (SIGKILL, no cleanup) as epoch ``epoch`` starts.
+
+    ``+callbacks.kill._target_=support.KillAtEpoch +callbacks.kill.epoch=N`` crashes a
+    training subprocess after N finished epochs (``PYTHONPATH`` must include ``tests/``).
+    """
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            os.kill(os.getpid(), signal.SIGKILL)

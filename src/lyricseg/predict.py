@@ -11,24 +11,36 @@ probability replaces the decisions only when explicitly set.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from lyricseg.checkpoint import ModelRecord, load_model, pretrained_path
 from lyricseg.data.batching import SongDataset, collate_songs
 from lyricseg.data.featurize import featurize_songs
 from lyricseg.data.songs import Song, read_songs
-from lyricseg.models.components import ArgmaxDecoder, build_net
 from lyricseg.utils.errors import LyricsegError, exit_on_user_error
 from lyricseg.utils.io import atomic_write, atomic_write_json
 from lyricseg.utils.logging import get_logger
 
 log = get_logger(__name__)
+
+#: Default limit on lines per song: memory and time grow with the square of a song's length.
+MAX_LINES = 5000
+#: Songs featurized and tagged per step (bounds memory; one progress-bar step each).
+CHUNK_SONGS = 256
+
+
+class PredictionError(LyricsegError):
+    """Songs that cannot be tagged as given (too long, or the model produced non-finite output)."""
 
 
 @dataclass
@@ -39,54 +51,54 @@ class Predictor:
     LightningModule, no loss), which keeps a cold start to the imports torch itself needs.
 
     Attributes:
-        net: The :class:`~lyricseg.models.components.TaggerNet` in eval mode.
+        net: The tagger network in eval mode.
         decoder: Turns logits into labels (the model's configured decoder).
         features: The feature extractor the model was trained with.
         calibrator: Maps logits ``[..., C]`` to calibrated P(chorus) ``[...]``, or None.
+        record: What the checkpoint stores about the model (versions, configs).
+        max_lines: Longest song accepted; longer ones are an error naming the song.
     """
 
     net: Any
     decoder: Any
     features: Any
     calibrator: Any | None
+    record: ModelRecord | None = None
+    max_lines: int = MAX_LINES
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path) -> Predictor:
-        """Rebuild everything from a checkpoint written by ``train.py``.
+    def from_checkpoint(
+        cls, path: str | Path | None = None, max_lines: int = MAX_LINES
+    ) -> Predictor:
+        """Rebuild everything from a checkpoint (the shipped model when ``path`` is None).
 
         Raises:
-            LyricsegError: When the file is missing, unreadable or not a lyricseg checkpoint.
+            LyricsegError: When the file is missing, unreadable, unsafe or not a compatible
+                lyricseg checkpoint.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise LyricsegError(f"checkpoint not found: {path}")
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as err:
-            raise LyricsegError(f"cannot read checkpoint {path}: {err}") from None
-        stored = checkpoint.get("lyricseg") if isinstance(checkpoint, dict) else None
-        if not stored or "config" not in stored or "state_dict" not in checkpoint:
-            raise LyricsegError(f"{path} is not a lyricseg checkpoint (no stored configuration)")
-        config = DictConfig(stored["config"])
-        features = instantiate(config.features)
-        net = build_net(config.model, stored["input_dim"], len(features.ssm_views))
-        weights = {
-            k.removeprefix("net."): v
-            for k, v in checkpoint["state_dict"].items()
-            if k.startswith("net.")
-        }
-        try:
-            net.load_state_dict(weights)
-        except RuntimeError as err:
-            raise LyricsegError(f"checkpoint {path} does not match its own model: {err}") from None
-        net.eval()
-        decoder = instantiate(config.decoder) if config.get("decoder") else ArgmaxDecoder()
-        calibrator = None
-        if stored.get("calibrator"):
-            from lyricseg.calibration import calibrator_from_dict
+        model = load_model(pretrained_path() if path is None else path)
+        return cls(
+            net=model.net,
+            decoder=model.decoder,
+            features=model.features,
+            calibrator=model.calibrator,
+            record=model.record,
+            max_lines=max_lines,
+        )
 
-            calibrator = calibrator_from_dict(stored["calibrator"])
-        return cls(net=net, decoder=decoder, features=features, calibrator=calibrator)
+    def check(self, songs: list[Song]) -> None:
+        """Refuse songs longer than :attr:`max_lines`, naming the first one.
+
+        Raises:
+            PredictionError: For the first song over the limit.
+        """
+        for song in songs:
+            if len(song) > self.max_lines:
+                raise PredictionError(
+                    f"song '{song.id}' has {len(song)} lines; the limit is {self.max_lines} "
+                    "(max_lines=N raises it, at a cost in memory and time that grows with the "
+                    "square of the length)"
+                )
 
     @torch.no_grad()
     def predict(
@@ -95,6 +107,7 @@ class Predictor:
         batch_size: int = 16,
         threshold: float | None = None,
         workers: int = 1,
+        progress: Callable[[int], None] | None = None,
     ) -> list[dict[str, Any]]:
         """Label every line of the songs.
 
@@ -103,10 +116,27 @@ class Predictor:
             batch_size: Songs per forward pass.
             threshold: Optional decision threshold on the (calibrated) P(chorus).
             workers: Processes for featurizing many songs (used from 64 songs on).
+            progress: Called with the number of songs done after each chunk.
 
         Returns:
             One record per song, in order: ``id``, ``lines``, ``labels``, ``probs``.
+
+        Raises:
+            PredictionError: For a song over :attr:`max_lines`, or non-finite model output
+                (nothing is returned then).
         """
+        self.check(songs)
+        records: list[dict[str, Any]] = []
+        for start in range(0, len(songs), CHUNK_SONGS):
+            chunk = songs[start : start + CHUNK_SONGS]
+            records += self._predict_chunk(chunk, batch_size, threshold, workers)
+            if progress is not None:
+                progress(len(chunk))
+        return records
+
+    def _predict_chunk(
+        self, songs: list[Song], batch_size: int, threshold: float | None, workers: int
+    ) -> list[dict[str, Any]]:
         from lyricseg.models.inference import collect_outputs
 
         dataset = SongDataset(songs, featurize_songs(songs, self.features, workers))
@@ -117,13 +147,18 @@ class Predictor:
         )
         records: list[dict[str, Any]] = [{} for _ in songs]
         for out in collect_outputs(self.net, self.decoder, batches):
+            song = songs[out["index"]]
             logits = out["logits"]
             if self.calibrator is not None:
                 probs = self.calibrator(logits)
             else:
                 probs = torch.softmax(logits, dim=-1)[:, 1]
+            if not bool(torch.isfinite(probs).all()):
+                raise PredictionError(
+                    f"song '{song.id}': the model produced non-finite probabilities; "
+                    "nothing was written (is the checkpoint damaged?)"
+                )
             labels = out["preds"] if threshold is None else (probs >= threshold).long()
-            song = songs[out["index"]]
             records[out["index"]] = {
                 "id": song.id,
                 "lines": list(song.lines),
@@ -143,13 +178,40 @@ def format_table(record: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def write_predictions(path: Path, records: list[dict[str, Any]]) -> None:
-    """Write prediction records as JSONL, atomically."""
-    import json
+def _check_finite(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PredictionError(f"{where} is not a finite number; nothing was written")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            _check_finite(item, where)
 
+
+def write_predictions(path: Path, records: list[dict[str, Any]]) -> None:
+    """Write prediction records as strict JSONL (no NaN/inf), atomically."""
     with atomic_write(path) as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def metrics_path(output: Path) -> Path:
+    """Where the metrics of an output file go: ``<output>.metrics.json``."""
+    return output.with_name(output.name + ".metrics.json")
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on an interactive terminal for inputs of many songs; quiet otherwise."""
+    if total <= CHUNK_SONGS or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("Tagging songs", total=total)
+        yield lambda done: bar.advance(task, done)
 
 
 def predict(cfg: DictConfig) -> dict[str, Any]:
@@ -158,24 +220,21 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     Returns:
         ``{"records": [...], "metrics": dict | None, "output": Path | None}``.
     """
-    predictor = Predictor.from_checkpoint(cfg.ckpt)
+    predictor = Predictor.from_checkpoint(cfg.ckpt, max_lines=cfg.max_lines)
     songs = read_songs(cfg.input, require_labels=False)
-    records = predictor.predict(
-        songs, batch_size=cfg.batch_size, threshold=cfg.threshold, workers=cfg.featurize_workers
-    )
-    output = Path(cfg.output) if cfg.output else None
-    text_input = not str(cfg.input).endswith(".jsonl")
-    if output is None and not text_input:
-        output = Path(cfg.paths.output_dir) / f"{Path(cfg.input).stem}.predictions.jsonl"
-    if output is not None:
-        write_predictions(output, records)
-        log.info("Wrote %d songs to %s", len(records), output)
-    else:
-        sys.stdout.write("\n\n".join(format_table(r) for r in records) + "\n")
+    predictor.check(songs)
+    with _progress_bar(len(songs)) as progress:
+        records = predictor.predict(
+            songs,
+            batch_size=cfg.batch_size,
+            threshold=cfg.threshold,
+            workers=cfg.featurize_workers,
+            progress=progress,
+        )
+    _check_finite(records, "a prediction")
 
     metrics = None
-    labelled = [s for s in songs if s.labels is not None]
-    if labelled and len(labelled) == len(songs):
+    if songs and all(s.labels is not None for s in songs):
         from lyricseg.metrics import evaluate_songs
 
         metrics = evaluate_songs(
@@ -183,13 +242,32 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
             [list(s.labels) for s in songs],
             [r["probs"] for r in records],
         )
-        if output is not None:
-            atomic_write_json(output.with_name(output.name + ".metrics.json"), metrics)
+        _check_finite(metrics, "a metric")
+
+    output = Path(cfg.output) if cfg.output else None
+    if output is None and not _is_text(cfg.input):
+        output = Path(cfg.paths.output_dir) / f"{Path(str(cfg.input)).stem}.predictions.jsonl"
+    if output is not None:
+        write_predictions(output, records)
+        log.info("Wrote %d songs to %s", len(records), output)
+        # The metrics file always belongs to the output beside it: written or removed.
+        if metrics is not None:
+            atomic_write_json(metrics_path(output), metrics)
+        else:
+            metrics_path(output).unlink(missing_ok=True)
+    else:
+        sys.stdout.write("\n\n".join(format_table(r) for r in records) + "\n")
+    if metrics is not None:
         summary = ", ".join(
             f"{k} {metrics[k]:.4f}" for k in ("macro_f1", "boundary_f1", "window_diff", "ece")
         )
-        print(f"{len(songs)} songs, {metrics['n_lines']} lines: {summary}", file=sys.stderr)
+        log.info("%d songs, %d lines: %s", len(songs), metrics["n_lines"], summary)
     return {"records": records, "metrics": metrics, "output": output}
+
+
+def _is_text(path: Any) -> bool:
+    """Whether an input is read as plain text (a table is printed when no output is set)."""
+    return str(path) == "-" or Path(str(path)).suffix.lower() not in {".jsonl", ".ndjson", ".json"}
 
 
 @exit_on_user_error

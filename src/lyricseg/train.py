@@ -2,6 +2,10 @@
 
 ``python train.py`` (the root shim) calls :func:`run`, which returns the monitored value for
 sweepers; tests call :func:`train`, which returns metrics and the built objects.
+
+A run writes Lightning's training checkpoints (``last.ckpt`` every epoch, ``best-state.ckpt``
+at the best epoch) and, once training ends, the model file ``best.ckpt``: the best epoch's
+network with its calibrator, written once through :mod:`lyricseg.checkpoint`.
 """
 
 from __future__ import annotations
@@ -11,21 +15,26 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from lyricseg import checkpoint
 from lyricseg.data import LyricsDataModule
-from lyricseg.models.inference import collect_outputs
-from lyricseg.models.tagger import LyricsTagger, attach_run_config
+from lyricseg.models.tagger import LyricsTagger
 from lyricseg.utils.errors import exit_on_user_error
 from lyricseg.utils.io import atomic_write_json
 from lyricseg.utils.logging import get_logger
+from lyricseg.utils.resolvers import register_resolvers
 
 log = get_logger(__name__)
+register_resolvers()
 
-#: Config groups a checkpoint needs to rebuild the model on its own.
-STORED_GROUPS = ("features", "model", "loss", "decoder", "optimizer", "scheduler", "monitor")
+#: File name of the model that prediction reads, beside Lightning's checkpoints.
+MODEL_FILE = "best.ckpt"
+
+
+def _container(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
 def _instantiate_dict(cfg: DictConfig | None) -> list[Any]:
@@ -47,84 +56,54 @@ def _uses_class_weights(node: Any) -> bool:
     return False
 
 
-def stored_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config subset saved in checkpoints (see :data:`STORED_GROUPS`)."""
-    out = {}
-    for key in STORED_GROUPS:
-        node = cfg.get(key)
-        out[key] = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-    return out
-
-
-def _cross_fitted_probs(cfg: DictConfig, songs: list[dict[str, Any]]) -> list[list[float]]:
-    """P(chorus) of each song from a calibrator fitted on the other half of the songs."""
-    halves = [songs[0::2], songs[1::2]]
-    probs: dict[int, list[float]] = {}
-    for fit_on, apply_to in ((halves[0], halves[1]), (halves[1], halves[0])):
-        if not fit_on or not apply_to:
-            continue
-        calibrator = instantiate(cfg.calibration).fit(
-            torch.cat([s["logits"] for s in fit_on]), torch.cat([s["labels"] for s in fit_on])
+def build_model(cfg: DictConfig, datamodule: LyricsDataModule) -> LyricsTagger:
+    """The LightningModule: loss fitted to the class counts, network sized by the features."""
+    criterion = instantiate(cfg.loss)
+    criterion.set_class_counts(datamodule.class_counts)
+    log.info("Loss: %s", criterion.describe())
+    if datamodule.weighted_sampling and _uses_class_weights(cfg.loss):
+        log.warning(
+            "Weighted sampling and class weights are both on: the rarer class is corrected twice."
         )
-        for song in apply_to:
-            probs[song["index"]] = calibrator(song["logits"]).tolist()
-    return [probs[s["index"]] for s in songs if s["index"] in probs]
+    net = {
+        **_container(cfg.model.net),
+        "input_dim": datamodule.features.dim,
+        "ssm_channels": len(datamodule.features.ssm_views),
+    }
+    record = checkpoint.make_record(net, _container(cfg.features), _container(cfg.get("decoder")))
+    model: LyricsTagger = instantiate(cfg.model, net=record.build_net(), criterion=criterion)
+    model.record = record
+    return model
 
 
-def evaluate_best(
-    cfg: DictConfig, model: LyricsTagger, datamodule: LyricsDataModule, best_path: str
+def export_model(
+    cfg: DictConfig, model: LyricsTagger, datamodule: LyricsDataModule
 ) -> dict[str, Any]:
-    """Score the best checkpoint on val and, when configured, fit and store its calibrator.
-
-    The calibrator is fitted on all validation songs and saved into ``best_path``; its ECE is
-    reported both in-sample and cross-fitted (two halves of the songs, each calibrated by a
-    calibrator fitted on the other), the latter being the honest estimate. Decisions are not
-    changed: calibration only rescales P(chorus).
+    """Score the (already loaded) best weights on val, calibrate, write the model file once.
 
     Returns:
-        ``{"val": metrics of the best checkpoint, "calibration": report or None}``; the
-        calibration report is also written to ``<run dir>/calibration.json``.
+        ``{"val": metrics before calibration, "calibration": report or None, "path": Path}``;
+        the report also goes to ``<run dir>/calibration.json``.
     """
     from lyricseg.metrics import evaluate_songs
-    from lyricseg.utils.io import atomic_write
+    from lyricseg.models.inference import collect_outputs
 
-    checkpoint = torch.load(best_path, map_location="cpu", weights_only=False)
-    model.load_state_dict(checkpoint["state_dict"])
     songs = collect_outputs(model, model.decoder, datamodule.val_dataloader())
-    preds = [s["preds"].tolist() for s in songs]
-    targets = [s["labels"].tolist() for s in songs]
-    raw = [torch.softmax(s["logits"], dim=-1)[:, 1].tolist() for s in songs]
-    before = evaluate_songs(preds, targets, raw)
-    if not cfg.get("calibration"):
-        return {"val": before, "calibration": None}
-
-    logits = torch.cat([s["logits"] for s in songs])
-    labels = torch.cat([s["labels"] for s in songs])
-    calibrator = instantiate(cfg.calibration).fit(logits, labels)
-    after = evaluate_songs(preds, targets, [calibrator(s["logits"]).tolist() for s in songs])
-    crossed = _cross_fitted_probs(cfg, songs) if len(songs) >= 2 else []
-    cross = evaluate_songs(preds, targets, crossed) if len(crossed) == len(songs) else {}
-    keys = ("ece", "mce", "conf_over_95")
-    report = {
-        "method": calibrator.to_dict()["name"],
-        "fitted_on": "val",
-        "n_lines": int(labels.numel()),
-        "before": {k: before[k] for k in keys},
-        "after": {k: after[k] for k in keys},
-        "after_cross_fitted": {k: cross[k] for k in keys} if cross else None,
-    }
-    checkpoint.setdefault("lyricseg", {})["calibrator"] = calibrator.to_dict()
-    with atomic_write(best_path, "wb") as handle:
-        torch.save(checkpoint, handle)
-    atomic_write_json(Path(cfg.paths.output_dir) / "calibration.json", report)
-    log.info(
-        "Calibration (%s) on val: ECE %.4f -> %.4f in-sample, %.4f cross-fitted",
-        report["method"],
-        before["ece"],
-        after["ece"],
-        cross.get("ece", float("nan")),
+    val = evaluate_songs(
+        [s["preds"].tolist() for s in songs],
+        [s["labels"].tolist() for s in songs],
+        [s["logits"].softmax(-1)[:, 1].tolist() for s in songs],
     )
-    return {"val": before, "calibration": report}
+    calibrator, report = None, None
+    if cfg.get("calibration"):
+        from lyricseg.calibration import fit_calibration
+
+        calibrator, report = fit_calibration(instantiate(cfg.calibration, _partial_=True), songs)
+        atomic_write_json(Path(cfg.paths.output_dir) / "calibration.json", report)
+    path = Path(cfg.paths.output_dir) / "checkpoints" / MODEL_FILE
+    checkpoint.save_model(path, model.net, model.record.with_calibrator(calibrator))
+    log.info("Wrote the model file %s", path)
+    return {"val": val, "calibration": report, "path": path}
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
@@ -135,8 +114,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     Returns:
         ``(metrics, objects)``: the final logged metrics as floats, and the built objects
-        (``cfg``, ``datamodule``, ``model``, ``trainer``, ``best_path``, ``best_val`` — the
-        val metrics of the best checkpoint — and ``calibration``).
+        (``cfg``, ``datamodule``, ``model``, ``trainer``, ``best_path`` — the model file —,
+        ``best_val`` — val metrics of the best epoch — and ``calibration``).
     """
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -147,21 +126,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     datamodule.setup("fit")
     featurize_s = time.perf_counter() - start
 
-    criterion = instantiate(cfg.loss)
-    criterion.set_class_counts(datamodule.class_counts)
-    log.info("Loss: %s", criterion.describe())
-    if datamodule.weighted_sampling and _uses_class_weights(cfg.loss):
-        log.warning(
-            "Weighted sampling and class weights are both on: the rarer class is corrected twice."
-        )
-
-    model: LyricsTagger = instantiate(
-        cfg.model,
-        input_dim=datamodule.features.dim,
-        ssm_channels=len(datamodule.features.ssm_views),
-        criterion=criterion,
-    )
-    attach_run_config(model, stored_config(cfg))
+    model = build_model(cfg, datamodule)
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
@@ -173,32 +138,32 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     fit_s = time.perf_counter() - start
     checkpoint_cb = trainer.checkpoint_callback
-    best_path = getattr(checkpoint_cb, "best_model_path", "") or ""
+    state_path = getattr(checkpoint_cb, "best_model_path", "") or ""
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    if best_path:  # how long training took to reach the checkpoint it keeps
-        metrics["time/to_best_s"] = Path(best_path).stat().st_mtime - fit_started
-    best = {"val": None, "calibration": None}
-    if best_path and trainer.is_global_zero:
-        best = evaluate_best(cfg, model, datamodule, best_path)
+    if state_path:  # how long training took to reach the checkpoint it keeps
+        metrics["time/to_best_s"] = Path(state_path).stat().st_mtime - fit_started
+        model.load_state_dict(checkpoint.load_raw(state_path)["state_dict"])
+    best = {"val": None, "calibration": None, "path": None}
+    if state_path and trainer.is_global_zero:
+        best = export_model(cfg, model, datamodule)
 
     if cfg.get("test") and datamodule.has_test and not trainer.fast_dev_run:
         datamodule.setup("test")
-        trainer.test(
-            model=model, datamodule=datamodule, ckpt_path=best_path or None, weights_only=False
-        )
+        trainer.test(model=model, datamodule=datamodule)
         metrics.update(
             {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
         )
 
     metrics["time/featurize_s"] = featurize_s
     metrics["time/fit_s"] = fit_s
+    best_path = str(best["path"]) if best["path"] else ""
     if trainer.is_global_zero:
+        score = getattr(checkpoint_cb, "best_model_score", None)
         summary = {
             "best_checkpoint": best_path,
-            "best_score": float(checkpoint_cb.best_model_score)
-            if checkpoint_cb is not None and checkpoint_cb.best_model_score is not None
-            else None,
+            "best_state": state_path,
+            "best_score": None if score is None else float(score),
             "monitor": cfg.monitor,
             "epochs": trainer.current_epoch,
             "metrics": metrics,

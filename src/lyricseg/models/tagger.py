@@ -6,71 +6,49 @@ from collections.abc import Callable
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch import nn
 from torchmetrics import MaxMetric, MinMetric
 
+from lyricseg.checkpoint import ModelRecord, embed
 from lyricseg.metrics import build_metric_collection
-from lyricseg.models.components import ArgmaxDecoder, TaggerNet
+from lyricseg.models.components import ArgmaxDecoder
+from lyricseg.utils.seeding import rng_states, set_rng_states
 
 
 class LyricsTagger(L.LightningModule):
-    """Verse/chorus line tagger.
+    """Verse/chorus line tagger: an injected network, its loss, decoder and metrics.
+
+    The network's architecture is its own config (``model.net``), so this module never
+    repeats its arguments; what a checkpoint needs to rebuild the network comes from
+    :mod:`lyricseg.checkpoint` through :attr:`record`.
 
     Args:
-        input_dim: Features per line (from the feature extractor).
+        net: The tagger network, ``(features [B,T,F], mask [B,T], ssm) -> logits [B,T,C]``
+            (e.g. :class:`~lyricseg.models.components.TaggerNet`).
         criterion: Loss called as ``criterion(logits[B,T,C], labels[B,T], mask[B,T])`` and
             returning ``(total, components)``.
         optimizer: Partial optimizer, called with the parameters.
         scheduler: Optional dict with ``scheduler`` (partial, called with the optimizer),
             ``interval`` and ``monitor``.
-        hidden_size: LSTM hidden size per direction.
-        num_layers: LSTM layers.
-        dropout: Dropout rate.
-        attention: Optional factory ``dim -> nn.Module`` (attention block).
-        projection_size: Width of the input projection.
         decoder: Turns logits into labels (argmax when None).
         monitor: Name of the metric that selects the best epoch (best-so-far is logged as
-            ``<monitor>_best``).
+            ``<monitor>_best`` and kept in checkpoints, so it survives a resume).
         monitor_mode: ``max`` or ``min``: whether a larger monitored value is better.
-        ssm_encoder: Optional factory ``in_channels -> nn.Module`` for a learned encoder over
-            the stacked SSMs (see :class:`~lyricseg.models.components.SSMEncoder`).
-        ssm_channels: Number of stacked SSM views (from the feature extractor).
     """
 
     def __init__(
         self,
-        input_dim: int,
+        net: nn.Module,
         criterion: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: dict[str, Any] | None = None,
-        hidden_size: int = 128,
-        num_layers: int = 2,
-        dropout: float = 0.3,
-        attention: Callable[[int], nn.Module] | None = None,
-        projection_size: int = 128,
         decoder: nn.Module | None = None,
         monitor: str = "val/boundary_f1",
         monitor_mode: str = "max",
-        ssm_encoder: Callable[[int], nn.Module] | None = None,
-        ssm_channels: int = 0,
     ):
         super().__init__()
-        self.save_hyperparameters(
-            ignore=["criterion", "optimizer", "scheduler", "attention", "decoder", "ssm_encoder"],
-            logger=False,
-        )
-        self.net = TaggerNet(
-            input_dim,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-            attention=attention,
-            projection_size=projection_size,
-            ssm_encoder=ssm_encoder,
-            ssm_channels=ssm_channels,
-        )
+        self.net = net
         self.criterion = criterion
         self.decoder = decoder if decoder is not None else ArgmaxDecoder()
         self.optimizer_factory = optimizer
@@ -80,10 +58,9 @@ class LyricsTagger(L.LightningModule):
             {stage: build_metric_collection(f"{stage}/") for stage in ("val", "test")}
         )
         self.monitor_best = MinMetric() if monitor_mode == "min" else MaxMetric()
-        #: Per-song outputs of the current validation epoch (read by image callbacks).
-        self.val_songs: list[dict[str, Any]] = []
-        #: Resolved features/model/loss/decoder config stored in checkpoints (see predict.py).
-        self.run_config: dict[str, Any] | None = None
+        self.monitor_best.persistent(True)
+        #: What checkpoints store to rebuild the network (see :mod:`lyricseg.checkpoint`).
+        self.record: ModelRecord | None = None
 
     def forward(
         self, features: torch.Tensor, mask: torch.Tensor, ssm: torch.Tensor | None = None
@@ -114,30 +91,18 @@ class LyricsTagger(L.LightningModule):
             for name, value in weights().items():
                 self.log(f"train/loss_weight/{name}", float(value))
 
-    def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
+    def _evaluate(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
         _, logits = self._loss(batch, stage)
         mask = batch["mask"]
         preds = self.decoder(logits, mask)
         probs = torch.softmax(logits.float(), dim=-1)[..., 1]
         target = batch["labels"].clamp(min=0)
         self.metrics[stage].update(preds=preds, target=target, mask=mask, probs=probs)
-        if stage == "val":
-            for b, song_id in enumerate(batch["ids"]):
-                n = int(mask[b].sum())
-                self.val_songs.append(
-                    {
-                        "id": song_id,
-                        "probs": probs[b, :n].detach().cpu().numpy(),
-                        "preds": preds[b, :n].cpu().numpy().astype(np.int64),
-                        "target": target[b, :n].cpu().numpy(),
-                    }
-                )
+        return {"ids": batch["ids"], "probs": probs, "preds": preds, "target": target, "mask": mask}
 
-    def on_validation_epoch_start(self) -> None:  # noqa: D102
-        self.val_songs = []
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:  # noqa: D102
-        self._evaluate(batch, "val")
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Update val metrics; return ``ids``, ``probs``/``preds``/``target``/``mask`` [B, T]."""
+        return self._evaluate(batch, "val")
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:  # noqa: D102
         self._evaluate(batch, "test")
@@ -167,17 +132,16 @@ class LyricsTagger(L.LightningModule):
             "index": batch["index"],
         }
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:  # noqa: D102
-        if self.run_config is not None:
-            checkpoint["lyricseg"] = {
-                "config": self.run_config,
-                "input_dim": self.hparams.input_dim,
-            }
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the model record and the random states (an exact resume needs both)."""
+        if self.record is not None:
+            embed(checkpoint, self.record)
+        checkpoint["rng_states"] = rng_states()
 
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:  # noqa: D102
-        stored = checkpoint.get("lyricseg")
-        if stored is not None:
-            self.run_config = stored["config"]
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Continue the random streams where the checkpoint left them (resume)."""
+        if "rng_states" in checkpoint:
+            set_rng_states(checkpoint["rng_states"])
 
     def configure_optimizers(self) -> Any:  # noqa: D102
         optimizer = self.optimizer_factory(params=self.parameters())
@@ -190,12 +154,3 @@ class LyricsTagger(L.LightningModule):
         if self.scheduler_cfg.get("monitor"):
             config["monitor"] = self.scheduler_cfg["monitor"]
         return {"optimizer": optimizer, "lr_scheduler": config}
-
-
-def attach_run_config(model: LyricsTagger, config: dict[str, Any]) -> None:
-    """Remember what a checkpoint needs to rebuild the model without ``conf/``.
-
-    ``config`` (resolved, plain containers) is written into every checkpoint under
-    ``checkpoint["lyricseg"]["config"]`` by :meth:`LyricsTagger.on_save_checkpoint`.
-    """
-    model.run_config = config

@@ -2,7 +2,7 @@
 
 from lyricseg.models.components.attention import LineSelfAttention, sinusoidal_positions
 from lyricseg.models.components.decoding import ArgmaxDecoder, ViterbiDecoder
-from lyricseg.models.components.encoder import TaggerNet, build_net
+from lyricseg.models.components.encoder import TaggerNet
 from lyricseg.models.components.ssm_encoder import SSMEncoder
 
 __all__ = [
@@ -11,6 +11,5 @@ __all__ = [
     "SSMEncoder",
     "TaggerNet",
     "ViterbiDecoder",
-    "build_net",
     "sinusoidal_positions",
 ]

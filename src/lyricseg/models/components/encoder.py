@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -89,24 +87,3 @@ class TaggerNet(nn.Module):
         if self.attention is not None:
             h = self.attention(h, mask)
         return self.classifier(h)
-
-
-def build_net(model_cfg: Mapping[str, Any], input_dim: int, ssm_channels: int = 0) -> TaggerNet:
-    """Rebuild the :class:`TaggerNet` of a stored ``model`` config without the LightningModule.
-
-    Args:
-        model_cfg: The resolved ``model`` config saved in a checkpoint.
-        input_dim: Features per line.
-        ssm_channels: Number of stacked SSM views.
-
-    Returns:
-        A freshly initialized network with the stored architecture.
-    """
-    from hydra.utils import instantiate
-
-    accepted = set(inspect.signature(TaggerNet).parameters) - {"input_dim", "ssm_channels"}
-    kwargs = {k: v for k, v in model_cfg.items() if k in accepted}
-    for key in ("attention", "ssm_encoder"):
-        if kwargs.get(key) is not None:
-            kwargs[key] = instantiate(kwargs[key])
-    return TaggerNet(input_dim, ssm_channels=ssm_channels, **kwargs)
