@@ -1,16 +1,26 @@
 """How much each loss term adds to the total, from the logged (unweighted) components.
 
 Losses log their terms unweighted (``train/loss/<term>``); the total is a weighted sum whose
-weights live in the run's config (or, for learned compound weights, in
-``train/loss_weight/<name>``). The contribution of a term is ``weight x term``; its share is
-``|contribution| / sum |contributions|`` (the entropy bonus enters with a minus sign).
+weights the loss itself reports (:meth:`lyricseg.losses.SegmentationLoss.term_weights`). The
+loss is rebuilt from the run's config to ask it; weights logged during training
+(``train/loss_weight/<name>``: learned or adapted compound weights) take precedence. The
+contribution of a term is ``weight x term``; its share is ``|contribution| / sum
+|contributions|`` (the entropy bonus enters with a minus sign).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import OmegaConf
 
 from lyricseg.analysis.runs import RunData
+from lyricseg.utils import get_logger
+
+log = get_logger(__name__)
 
 #: Components whose contribution counts as "the boundary term".
 BOUNDARY_NAMES = ("boundary",)
@@ -28,22 +38,88 @@ class LossTerms:
         loss_name: The loss class (``BoundaryAwareLoss``...) or ``unknown``.
         weights: ``{component: weight}`` for the components whose weight is known; a component
             absent here enters with weight 1 (``weights_known`` then is False).
-        weights_known: Whether every weight came from the config or the logs.
-        boundary_folded: The boundary emphasis is inside ``ce`` (boundary-aware loss with
-            ``use_boundary_as_primary``), so it has no separate contribution.
+        weights_known: Whether every logged component has a weight from the loss or the logs.
+        folded: Terms folded into another component, without a contribution of their own
+            (the boundary emphasis of a boundary-aware loss with ``use_boundary_as_primary``).
     """
 
     loss_name: str
     weights: dict[str, float]
     weights_known: bool = True
-    boundary_folded: bool = False
+    folded: set[str] = field(default_factory=set)
+
+    @property
+    def boundary_folded(self) -> bool:
+        """Whether a boundary term shapes the loss inside another component."""
+        return any(n in term for term in self.folded for n in BOUNDARY_NAMES)
 
 
-def _number(value: object, default: float) -> float:
+@functools.cache
+def _loss_classes() -> frozenset[str]:
+    """Dotted paths a run's loss config may name: the classes :mod:`lyricseg.losses` exports."""
+    from lyricseg import losses
+
+    names = set()
+    for attr in losses.__all__:
+        obj = getattr(losses, attr)
+        if isinstance(obj, type) and issubclass(obj, losses.SegmentationLoss):
+            names.add(f"{losses.__name__}.{attr}")
+            names.add(f"{obj.__module__}.{obj.__qualname__}")
+    return frozenset(names)
+
+
+def _targets(node: Any) -> Iterator[Any]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "_target_":
+                yield value
+            else:
+                yield from _targets(value)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            yield from _targets(value)
+
+
+def build_loss(run: RunData) -> Any | None:
+    """The run's loss, rebuilt from its config, or None when that is not possible.
+
+    Only lyricseg loss classes are built: a config naming any other ``_target_`` (at any
+    depth) is refused with a warning, and so is one that does not resolve or instantiate.
+
+    Returns:
+        A :class:`lyricseg.losses.SegmentationLoss`, or None.
+    """
+    if run.config is None or OmegaConf.select(run.config, "loss") is None:
+        return None
     try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return default
+        node = OmegaConf.to_container(run.config.loss, resolve=True)
+    except Exception as err:  # an interpolation that needs Hydra's runtime
+        log.warning("Run %s: cannot resolve the loss config (%s)", run.name, err)
+        return None
+    if not isinstance(node, dict) or "_target_" not in node:
+        return None
+    refused = [t for t in _targets(node) if t not in _loss_classes()]
+    if refused:
+        log.warning("Run %s: not a lyricseg loss, not built: %s", run.name, refused[0])
+        return None
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node)
+    except Exception as err:  # a config this version of lyricseg cannot build
+        log.warning("Run %s: cannot build its loss (%s)", run.name, err)
+        return None
+
+
+def _logged_weights(run: RunData, names: list[str], epoch: int | None) -> dict[str, float]:
+    out = {}
+    for name in names:
+        value = run.at(f"train/loss_weight/{name}", epoch)
+        if value is None:
+            value = run.final(f"train/loss_weight/{name}")
+        if value is not None:
+            out[name] = value
+    return out
 
 
 def component_names(run: RunData, split: str = "train") -> list[str]:
@@ -53,48 +129,28 @@ def component_names(run: RunData, split: str = "train") -> list[str]:
     return sorted(n for n in names if "/" not in n)
 
 
+class _Weigher:
+    """A run's loss weights, rebuilt once and looked up per epoch."""
+
+    def __init__(self, run: RunData) -> None:
+        self.run = run
+        self.names = component_names(run)
+        loss = build_loss(run)
+        self.loss_name = type(loss).__name__ if loss is not None else "unknown"
+        self.folded = loss.folded_terms() if loss is not None else set()
+        # Learnable weights move during training: the config gives only their start.
+        learns = loss is not None and any(p.requires_grad for p in loss.parameters())
+        self.static = loss.term_weights() if loss is not None and not learns else {}
+
+    def at(self, epoch: int | None) -> LossTerms:
+        weights = {**self.static, **_logged_weights(self.run, self.names, epoch)}
+        known = self.loss_name != "unknown" and all(n in weights for n in self.names)
+        return LossTerms(self.loss_name, weights, known, self.folded)
+
+
 def loss_terms(run: RunData, epoch: int | None = None) -> LossTerms:
     """The weight of every logged component of a run's loss at ``epoch`` (default: last)."""
-    target = str(run.select("loss._target_", "") or "")
-    name = target.rsplit(".", 1)[-1] if target else "unknown"
-    get = run.select
-    if name == "BoundaryAwareLoss":
-        primary = bool(get("loss.use_boundary_as_primary", True))
-        boundary_weight = _number(get("loss.boundary_weight", 1.0), 1.0)
-        return LossTerms(
-            name,
-            {
-                "ce": 1.0,
-                "boundary": boundary_weight - 1.0,
-                "consistency": _number(get("loss.segment_consistency_lambda", 0.0), 0.0),
-                "confidence": _number(get("loss.conf_penalty_lambda", 0.0), 0.0),
-                "entropy": -_number(get("loss.entropy_lambda", 0.0), 0.0),
-            },
-            boundary_folded=primary and boundary_weight != 1.0,
-        )
-    if name == "CrossEntropyLoss":
-        entropy = -_number(get("loss.entropy_lambda", 0.0), 0.0)
-        return LossTerms(name, {"ce": 1.0, "entropy": entropy})
-    if name == "CompoundLoss":
-        weights: dict[str, float] = {}
-        known = True
-        configured = get("loss.components", {}) or {}
-        fixed = get("loss.weighting", "fixed") == "fixed"
-        last = epoch if epoch is not None else run.last_epoch
-        for component in component_names(run):
-            logged = run.at(f"train/loss_weight/{component}", last)
-            if logged is None:
-                logged = run.final(f"train/loss_weight/{component}")
-            if logged is not None:
-                weights[component] = logged
-            elif fixed and isinstance(configured, dict) and component in configured:
-                weights[component] = _number(configured[component].get("weight"), 1.0)
-            else:
-                known = False
-        return LossTerms(name, weights, weights_known=known)
-    if name in ("FocalLoss", "TverskyLoss", "BoundaryLoss"):
-        return LossTerms(name, {c: 1.0 for c in component_names(run)})
-    return LossTerms(name, {}, weights_known=False)
+    return _Weigher(run).at(epoch if epoch is not None else run.last_epoch)
 
 
 def contributions(run: RunData, split: str = "train", epoch: int | None = None) -> dict[str, float]:
@@ -124,12 +180,13 @@ def contribution_history(
     run: RunData, split: str = "train"
 ) -> dict[str, tuple[list[int], list[float]]]:
     """``{component: (epochs, weight x value)}`` over the run."""
+    weigher = _Weigher(run)
     out = {}
     for name in component_names(run, split):
         epochs, values = run.series(f"{split}/loss/{name}")
         weighted = []
         for epoch, value in zip(epochs, values, strict=True):
-            weighted.append(loss_terms(run, epoch).weights.get(name, 1.0) * value)
+            weighted.append(weigher.at(epoch).weights.get(name, 1.0) * value)
         out[name] = (epochs, weighted)
     return out
 

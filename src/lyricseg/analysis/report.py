@@ -211,10 +211,9 @@ def run_advice(run: RunData) -> list[str]:
     if not run.has_metrics:
         return [f"Run `{run.name}` logged no metrics: it failed or is still running ({run.path})."]
     notes = []
-    terms = loss_terms(run)
     boundary = share_of(run, BOUNDARY_NAMES)
     if boundary is not None and boundary < BOUNDARY_MIN_SHARE:
-        if terms.loss_name == "CompoundLoss":
+        if run.select("loss.components") is not None:
             knob = "the weight of its boundary component (`loss.components.<name>.weight`)"
         else:
             current = run.select("loss.boundary_weight")

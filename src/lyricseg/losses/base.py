@@ -225,6 +225,27 @@ class SegmentationLoss(nn.Module):
         )
         return logits, target, mask
 
+    def term_weights(self) -> dict[str, float]:
+        """Weight of each logged component in the total.
+
+        ``total == sum(w * components[name] for name, w in term_weights().items())`` for the
+        components dict that :meth:`forward` returns, and the keys are exactly the components
+        it logs at top level (names without ``/``). A single-term loss logs its total under
+        :attr:`name` with weight 1, which is this default.
+
+        Returns:
+            ``{component name: weight}`` as plain floats.
+        """
+        return {self.name: 1.0}
+
+    def folded_terms(self) -> set[str]:
+        """Terms folded into another logged component, so without a contribution of their own.
+
+        Returns:
+            Term names; empty by default.
+        """
+        return set()
+
     def extra_repr_items(self) -> dict[str, object]:
         """Parameters shown by :meth:`describe`; subclasses extend this."""
         return {}

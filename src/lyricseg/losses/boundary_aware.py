@@ -190,6 +190,29 @@ class BoundaryAwareLoss(CrossEntropyLoss):
             total = total - self.entropy_lambda * entropy
         return total, components
 
+    def term_weights(self) -> dict[str, float]:
+        """Weight of each logged term, present exactly when the term is logged.
+
+        ``ce`` 1, ``boundary`` ``boundary_weight - 1`` (separate mode only), ``consistency``
+        and ``confidence`` their lambdas, ``entropy`` ``-entropy_lambda``.
+        """
+        weights = {"ce": 1.0}
+        if not self.use_boundary_as_primary:
+            weights["boundary"] = self.boundary_weight - 1.0
+        if self.segment_consistency_lambda != 0.0:
+            weights["consistency"] = self.segment_consistency_lambda
+        if self.conf_penalty_lambda != 0.0:
+            weights["confidence"] = self.conf_penalty_lambda
+        if self.entropy_lambda != 0.0:
+            weights["entropy"] = -self.entropy_lambda
+        return weights
+
+    def folded_terms(self) -> set[str]:
+        """``{"boundary"}`` when the boundary emphasis is folded into ``ce``."""
+        if self.use_boundary_as_primary and self.boundary_weight != 1.0:
+            return {"boundary"}
+        return set()
+
     def extra_repr_items(self) -> dict[str, object]:
         """Parameters shown by :meth:`describe`."""
         items = super().extra_repr_items()

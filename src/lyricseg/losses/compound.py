@@ -137,6 +137,20 @@ class CompoundLoss(SegmentationLoss):
         values = self.weight_tensor().detach().cpu().tolist()
         return dict(zip(self.component_names, values, strict=True))
 
+    def term_weights(self) -> dict[str, float]:
+        """The current weight of each component, as in :meth:`current_weights`.
+
+        Sub-terms ``<name>/<term>`` are parts of ``<name>`` and not listed. With
+        ``uncertainty`` weighting the total also holds ``sum(log_variances)``, which is no
+        logged component; for the other weightings the weighted sum is the total.
+        """
+        return self.current_weights()
+
+    def folded_terms(self) -> set[str]:
+        """Folded terms of the components, as ``<name>/<term>``."""
+        items = self.components.items()
+        return {f"{name}/{term}" for name, loss in items for term in loss.folded_terms()}
+
     def set_weights(self, weights: Mapping[str, float]) -> None:
         """Replace the fixed weights (only for ``weighting="fixed"``).
 

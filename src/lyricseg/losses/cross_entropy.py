@@ -141,6 +141,13 @@ class CrossEntropyLoss(SegmentationLoss):
             total = total - self.entropy_lambda * entropy
         return total, components
 
+    def term_weights(self) -> dict[str, float]:
+        """``ce`` with weight 1 and, when on, ``entropy`` with ``-entropy_lambda``."""
+        weights = {"ce": 1.0}
+        if self.entropy_lambda != 0.0:
+            weights["entropy"] = -self.entropy_lambda
+        return weights
+
     def extra_repr_items(self) -> dict[str, object]:
         """Parameters shown by :meth:`describe`."""
         items: dict[str, object] = {"label_smoothing": self.label_smoothing}
