@@ -28,7 +28,7 @@ def _scalar(value: Any) -> float | None:
 class AdaptiveLossWeights(Callback):
     """Recompute the weights of a fixed-weight :class:`~lyricseg.losses.CompoundLoss`.
 
-    Runs at the end of every ``every_n_epochs``-th validation epoch on ``pl_module.criterion``.
+    Runs after every validation of every ``every_n_epochs``-th epoch on ``pl_module.criterion``.
     Each strategy gives a score ``r_i`` per component; the new weights are
     ``w_i^0 * r_i`` (``w^0``: the weights the loss had at the first update, i.e. the configured
     ones) normalised to sum to ``total_weight`` (default: the sum of ``w^0``), floored at
@@ -46,11 +46,11 @@ class AdaptiveLossWeights(Callback):
       component whose first value is not positive keeps ``r_i = 1``.
 
     When a needed metric is missing the weights stay unchanged for that epoch. The callback
-    acts in ``on_validation_epoch_end``. Metrics a LightningModule logs in its own
-    ``on_validation_epoch_end`` reach ``trainer.callback_metrics`` only after the callbacks
-    ran, so there they are missing (first epoch) or exactly last epoch's values; in both cases
-    the update is retried once in ``on_validation_end``, where the weights are applied but not
-    logged (the module logs ``current_weights()`` each epoch anyway).
+    acts in ``on_validation_end``: there every validation metric of the epoch is in
+    ``trainer.callback_metrics``, including those the module logs in its own
+    ``on_validation_epoch_end`` (which runs after the callbacks' hook of that name). The module
+    logs the weights (``train/loss_weight/<name>``) at the end of each training epoch, which
+    comes after validation.
 
     Args:
         strategy: ``"uniform"``, ``"inverse_f1"`` or ``"difficulty"``.
@@ -60,7 +60,6 @@ class AdaptiveLossWeights(Callback):
         min_weight: Lower bound of each weight after normalisation.
         total_weight: Sum of the weights after an update; None keeps the initial sum.
         eps: Stabiliser of ``inverse_f1``.
-        log_prefix: Weights are logged as ``<log_prefix>/<name>``.
     """
 
     def __init__(
@@ -72,7 +71,6 @@ class AdaptiveLossWeights(Callback):
         min_weight: float = 0.0,
         total_weight: float | None = None,
         eps: float = 0.05,
-        log_prefix: str = "train/loss_weight",
     ) -> None:
         super().__init__()
         if strategy not in STRATEGIES:
@@ -88,12 +86,9 @@ class AdaptiveLossWeights(Callback):
         self.min_weight = float(min_weight)
         self.total_weight = total_weight
         self.eps = float(eps)
-        self.log_prefix = log_prefix
         self._reference: dict[str, float] = {}
         self._warned = False
-        self._pending = False
         self._initial_weights: dict[str, float] = {}
-        self._last_inputs: dict[str, float | None] = {}
 
     def metric_for(self, name: str) -> str:
         """Metric key that ``inverse_f1`` uses for a component."""
@@ -164,45 +159,24 @@ class AdaptiveLossWeights(Callback):
             for name in names
         }
 
-    def _update(self, trainer: Any, pl_module: Any, final: bool) -> bool:
-        """Apply one update; returns False when metrics were missing or stale."""
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        """Update the weights from this validation's metrics (skipped in the sanity check)."""
+        if getattr(trainer, "sanity_checking", False):
+            return
+        if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
+            return
         criterion = self._criterion(pl_module)
         if criterion is None:
-            return True
+            return
         current = criterion.current_weights()
-        inputs = self.inputs(list(current), trainer.callback_metrics)
-        if inputs and not final and inputs == self._last_inputs:
-            return False
         if not self._initial_weights:
             self._initial_weights = dict(current)
         weights = self.new_weights(current, trainer.callback_metrics)
         if weights is None:
-            return False
-        self._last_inputs = inputs
+            log.debug("adaptive loss weights: a metric is missing, weights unchanged")
+            return
         criterion.set_weights(weights)
         log.debug("adaptive loss weights (%s): %s", self.strategy, weights)
-        if not final:
-            for name, value in weights.items():
-                pl_module.log(f"{self.log_prefix}/{name}", value, on_step=False, on_epoch=True)
-        return True
-
-    def _due(self, trainer: Any) -> bool:
-        if getattr(trainer, "sanity_checking", False):
-            return False
-        return (trainer.current_epoch + 1) % self.every_n_epochs == 0
-
-    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        """Update the weights from this epoch's validation metrics."""
-        self._pending = False
-        if self._due(trainer):
-            self._pending = not self._update(trainer, pl_module, final=False)
-
-    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        """Retry once when the epoch-end metrics were not available yet."""
-        if self._pending:
-            self._pending = False
-            if not self._update(trainer, pl_module, final=True):
-                log.debug("adaptive loss weights: metrics missing, weights unchanged")
 
     def state_dict(self) -> dict[str, Any]:
         """Callback state saved in checkpoints."""

@@ -23,26 +23,23 @@ def _scalar(value: Any) -> float | None:
 class AntiCollapseMonitor(Callback):
     """Watch the predicted chorus rate and the share of over-confident predictions.
 
-    After each validation epoch it reads ``chorus_rate_key`` (share of real lines predicted as
+    After each validation (in ``on_validation_end``, where the epoch's metrics are all in
+    ``trainer.callback_metrics``, also those the module logs in its own
+    ``on_validation_epoch_end``) it reads ``chorus_rate_key`` (share of real lines predicted as
     chorus) and ``overconfident_key`` (share of lines with max probability above 0.95) from
     ``trainer.callback_metrics``; missing metrics are skipped silently. An epoch is out of
     bounds when the chorus rate leaves ``[min_chorus_rate, max_chorus_rate]`` or the
     over-confident share exceeds ``max_overconfident``; such an epoch logs one warning naming
-    every violation. With ``stop``, ``patience`` consecutive out-of-bounds epochs set
+    every violation. With ``stop``, ``patience`` consecutive out-of-bounds validations set
     ``trainer.should_stop``. The first ``warmup_epochs`` epochs and the sanity check are
     ignored.
-
-    The check runs in ``on_validation_epoch_end``. A LightningModule that logs these metrics in
-    its own ``on_validation_epoch_end`` does so after the callbacks ran, so at that point they
-    are missing (first epoch) or still last epoch's values; in both cases (detected as exactly
-    unchanged values) the check runs in ``on_validation_end`` instead.
 
     Args:
         min_chorus_rate: Lowest acceptable predicted chorus rate.
         max_chorus_rate: Highest acceptable predicted chorus rate.
         max_overconfident: Highest acceptable share of over-confident lines.
         stop: Stop training after ``patience`` consecutive violating epochs.
-        patience: Consecutive violating epochs before stopping.
+        patience: Consecutive violating validations before stopping.
         warmup_epochs: Epochs at the start that are not checked.
         chorus_rate_key: Metric with the predicted chorus rate.
         overconfident_key: Metric with the over-confident share.
@@ -76,18 +73,11 @@ class AntiCollapseMonitor(Callback):
         self.chorus_rate_key = chorus_rate_key
         self.overconfident_key = overconfident_key
         self.violations = 0
-        self._checked_epoch: int | None = None
-        self._last_values: tuple[float | None, float | None] | None = None
-
-    def _read(self, metrics: Any) -> tuple[float | None, float | None]:
-        return (
-            _scalar(metrics.get(self.chorus_rate_key)),
-            _scalar(metrics.get(self.overconfident_key)),
-        )
 
     def problems(self, metrics: Any) -> list[str] | None:
         """Violations found in ``metrics``; None when neither metric is present."""
-        rate, overconfident = self._read(metrics)
+        rate = _scalar(metrics.get(self.chorus_rate_key))
+        overconfident = _scalar(metrics.get(self.overconfident_key))
         if rate is None and overconfident is None:
             return None
         found = []
@@ -99,21 +89,14 @@ class AntiCollapseMonitor(Callback):
             found.append(f"over-confident share {overconfident:.3f} > {self.max_overconfident}")
         return found
 
-    def _check(self, trainer: Any, final: bool) -> None:
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        """Check this validation's metrics; warn, and stop when patience runs out."""
         epoch = trainer.current_epoch
-        if self._checked_epoch == epoch or getattr(trainer, "sanity_checking", False):
-            return
-        if epoch < self.warmup_epochs:
-            return
-        values = self._read(trainer.callback_metrics)
-        if not final and values == self._last_values:
-            # Exactly last epoch's numbers: they are stale, this epoch's arrive later.
+        if getattr(trainer, "sanity_checking", False) or epoch < self.warmup_epochs:
             return
         found = self.problems(trainer.callback_metrics)
         if found is None:
             return
-        self._checked_epoch = epoch
-        self._last_values = values
         if not found:
             self.violations = 0
             return
@@ -127,14 +110,6 @@ class AntiCollapseMonitor(Callback):
         )
         if stopping:
             trainer.should_stop = True
-
-    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        """Check the epoch's validation metrics."""
-        self._check(trainer, final=False)
-
-    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        """Check here when the metrics were not available (or stale) at epoch end."""
-        self._check(trainer, final=True)
 
     def state_dict(self) -> dict[str, Any]:
         """Callback state saved in checkpoints."""
