@@ -436,10 +436,10 @@ def _log_summary(report: ConvertReport, out: Path) -> None:
         )
     if data["unmapped_headers"]:
         log.warning(
-            "%d lines under %d unmapped headers (label 0, class unknown); add rules to the "
+            "%d unmapped headers over %d lines (label 0, class unknown); add rules to the "
             "section map to map them:",
-            data["unmapped_lines"],
             len(data["unmapped_headers"]),
+            data["unmapped_lines"],
         )
         for header, entry in data["unmapped_headers"].items():
             log.warning(
