@@ -2,6 +2,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -48,6 +49,37 @@ def fake_trainer(loggers, epoch=0, sanity=False, rank_zero=True):
     )
 
 
+def batch_outputs(songs):
+    """What LyricsTagger.validation_step returns for a batch of these songs (padded)."""
+    width = max(len(s["target"]) for s in songs) + 2
+    b = len(songs)
+    out = {
+        "ids": [s["id"] for s in songs],
+        "probs": torch.rand(b, width),  # padding holds junk that must not be collected
+        "preds": torch.randint(0, 2, (b, width)),
+        "target": torch.randint(0, 2, (b, width)),
+        "mask": torch.zeros(b, width, dtype=torch.bool),
+    }
+    for i, song in enumerate(songs):
+        n = len(song["target"])
+        out["probs"][i, :n] = torch.as_tensor(song["probs"], dtype=torch.float32)
+        out["preds"][i, :n] = torch.as_tensor(song["preds"])
+        out["target"][i, :n] = torch.as_tensor(song["target"])
+        out["mask"][i, :n] = True
+    return out
+
+
+def run_epoch(callback, trainer, songs, batch_size=4, dataloader_idx=0):
+    """Drive the callback through one validation epoch of fake batch outputs."""
+    callback.on_validation_epoch_start(trainer, None)
+    for start in range(0, len(songs), batch_size):
+        outputs = batch_outputs(songs[start : start + batch_size])
+        callback.on_validation_batch_end(
+            trainer, None, outputs, None, start // batch_size, dataloader_idx
+        )
+    callback.on_validation_epoch_end(trainer, None)
+
+
 @pytest.fixture
 def recording_logger(tmp_path):
     logger = TensorBoardLogger(save_dir=str(tmp_path))
@@ -55,16 +87,22 @@ def recording_logger(tmp_path):
     return logger
 
 
-def test_logs_three_figures_when_due(recording_logger):
-    module = SimpleNamespace(val_songs=make_songs())
-    ValidationImages(every_n_epochs=5, n_songs=3).on_validation_epoch_end(
-        fake_trainer([recording_logger], epoch=10), module
-    )
+def test_collects_real_lines_and_logs_three_figures_when_due(recording_logger):
+    songs = make_songs(9)
+    callback = ValidationImages(every_n_epochs=5, n_songs=3)
+    run_epoch(callback, fake_trainer([recording_logger], epoch=10), songs)
+    assert [s["id"] for s in callback.songs] == [s["id"] for s in songs]
+    for got, want in zip(callback.songs, songs, strict=True):
+        np.testing.assert_allclose(got["probs"], want["probs"], rtol=1e-6)
+        np.testing.assert_array_equal(got["preds"], want["preds"])
+        np.testing.assert_array_equal(got["target"], want["target"])
     calls = recording_logger.experiment.calls
     assert {c[0] for c in calls} == TAGS
     assert all(isinstance(c[1], Figure) and c[2] == 42 for c in calls)
     strips = next(c[1] for c in calls if c[0] == "val/label_strips")
-    assert len(strips.axes) == 3
+    titles = [ax.get_title() for ax in strips.axes]
+    assert [t.split()[0] for t in titles] == ["song-0", "song-1", "song-2"]
+    assert f"({len(songs[1]['target'])} lines" in titles[1]
 
 
 @pytest.mark.parametrize(
@@ -72,33 +110,47 @@ def test_logs_three_figures_when_due(recording_logger):
     [{"epoch": 3}, {"sanity": True}, {"rank_zero": False}],
     ids=["not-due", "sanity-check", "not-rank-zero"],
 )
-def test_skips(recording_logger, kwargs):
-    module = SimpleNamespace(val_songs=make_songs())
-    ValidationImages(every_n_epochs=5).on_validation_epoch_end(
-        fake_trainer([recording_logger], **kwargs), module
-    )
+def test_collects_nothing_and_skips(recording_logger, kwargs):
+    callback = ValidationImages(every_n_epochs=5)
+    run_epoch(callback, fake_trainer([recording_logger], **kwargs), make_songs())
+    assert callback.songs == []
     assert recording_logger.experiment.calls == []
 
 
-def test_skips_without_tensorboard_or_songs(tmp_path, recording_logger):
+def test_skips_without_tensorboard_songs_or_first_dataloader(tmp_path, recording_logger):
     callback = ValidationImages(every_n_epochs=1)
-    callback.on_validation_epoch_end(
-        fake_trainer([CSVLogger(str(tmp_path))]), SimpleNamespace(val_songs=make_songs())
-    )
-    callback.on_validation_epoch_end(fake_trainer([]), SimpleNamespace(val_songs=make_songs()))
-    callback.on_validation_epoch_end(fake_trainer([recording_logger]), SimpleNamespace())
-    callback.on_validation_epoch_end(
-        fake_trainer([recording_logger]), SimpleNamespace(val_songs=[])
-    )
+    run_epoch(callback, fake_trainer([CSVLogger(str(tmp_path))]), make_songs())
+    assert callback.songs == []
+    run_epoch(callback, fake_trainer([]), make_songs())
+    run_epoch(callback, fake_trainer([recording_logger]), [])
+    run_epoch(callback, fake_trainer([recording_logger]), make_songs(), dataloader_idx=1)
+    assert callback.songs == []
+    assert recording_logger.experiment.calls == []
+
+
+def test_each_epoch_starts_a_new_collection(recording_logger):
+    callback = ValidationImages(every_n_epochs=1)
+    run_epoch(callback, fake_trainer([recording_logger], epoch=0), make_songs(5, seed=1))
+    run_epoch(callback, fake_trainer([recording_logger], epoch=1), make_songs(3, seed=2))
+    assert len(callback.songs) == 3
+
+
+def test_outputs_without_the_arrays_warn_once(recording_logger, caplog):
+    callback = ValidationImages(every_n_epochs=1)
+    trainer = fake_trainer([recording_logger])
+    with caplog.at_level("WARNING"):
+        for _ in range(2):
+            callback.on_validation_epoch_start(trainer, None)
+            callback.on_validation_batch_end(trainer, None, None, None, 0)
+            callback.on_validation_batch_end(trainer, None, {"ids": ["a"]}, None, 1)
+            callback.on_validation_epoch_end(trainer, None)
+    assert len([r for r in caplog.records if "ValidationImages" in r.getMessage()]) == 1
     assert recording_logger.experiment.calls == []
 
 
 def test_real_summary_writer_event_file(tmp_path):
     logger = TensorBoardLogger(save_dir=str(tmp_path), name="tb", version=0)
-    module = SimpleNamespace(val_songs=make_songs(seed=1))
-    ValidationImages(every_n_epochs=1, n_songs=2).on_validation_epoch_end(
-        fake_trainer([logger]), module
-    )
+    run_epoch(ValidationImages(every_n_epochs=1, n_songs=2), fake_trainer([logger]), make_songs())
     logger.experiment.flush()
     acc = EventAccumulator(logger.log_dir, size_guidance={"images": 0})
     acc.Reload()
@@ -109,37 +161,38 @@ def test_real_summary_writer_event_file(tmp_path):
 
 
 def test_runs_inside_a_real_trainer(tmp_path):
-    import torch
     from lightning.pytorch import LightningModule, Trainer
 
     class Tiny(LightningModule):
+        """Returns validation outputs like LyricsTagger.validation_step; keeps no songs."""
+
         def __init__(self):
             super().__init__()
             self.layer = torch.nn.Linear(1, 2)
-            self.val_songs = []
 
         def training_step(self, batch, batch_idx):
             return self.layer(batch[0]).sum()
 
-        def on_validation_epoch_start(self):
-            self.val_songs = []
-
         def validation_step(self, batch, batch_idx):
-            probs = torch.softmax(self.layer(batch[0]), -1)[:, 1].detach().numpy()
-            target = np.array([0, 0, 1, 1])
-            self.val_songs.append(
-                {"id": str(batch_idx), "probs": probs, "preds": (probs > 0.5) * 1, "target": target}
-            )
+            probs = torch.softmax(self.layer(batch[0]), -1)[:, 1].reshape(1, -1)
+            return {
+                "ids": [str(batch_idx)],
+                "probs": probs,
+                "preds": (probs > 0.5).long(),
+                "target": torch.tensor([[0, 0, 1, 1]]),
+                "mask": torch.ones(1, 4, dtype=torch.bool),
+            }
 
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 1)), 4)
     logger = TensorBoardLogger(save_dir=str(tmp_path), name="tb", version=0)
+    callback = ValidationImages(every_n_epochs=2)
     trainer = Trainer(
         max_epochs=2,
         logger=logger,
-        callbacks=[ValidationImages(every_n_epochs=2)],
+        callbacks=[callback],
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
@@ -152,3 +205,26 @@ def test_runs_inside_a_real_trainer(tmp_path):
     assert set(acc.Tags()["images"]) >= TAGS
     # epoch 0 only (every 2 epochs), not the sanity check
     assert len(acc.Images("val/confusion_matrix")) == 1
+    # epoch 1 was not drawn, so nothing was collected then
+    assert callback.songs == []
+
+
+def test_draws_from_the_tagger_in_a_full_training_run(make_cfg):
+    from lyricseg.train import train
+
+    cfg = make_cfg(
+        "trainer.max_epochs=1",
+        "calibration=none",
+        "test=false",
+        "callbacks.validation_images.every_n_epochs=1",
+        "callbacks.validation_images.n_songs=2",
+    )
+    _, objects = train(cfg)
+    callback = next(c for c in objects["trainer"].callbacks if isinstance(c, ValidationImages))
+    n_val = len(objects["datamodule"].val_dataloader().dataset)
+    assert len(callback.songs) == n_val
+    assert all(len(s["probs"]) == len(s["target"]) > 0 for s in callback.songs)
+    logger = next(lg for lg in objects["trainer"].loggers if isinstance(lg, TensorBoardLogger))
+    acc = EventAccumulator(logger.log_dir, size_guidance={"images": 0})
+    acc.Reload()
+    assert set(acc.Tags()["images"]) >= TAGS

@@ -120,20 +120,30 @@ def label_strips_figure(songs: Sequence[Mapping[str, Any]]) -> Figure:
     return fig
 
 
+#: Keys ``validation_step`` must return for the callback to collect songs.
+OUTPUT_KEYS = ("ids", "probs", "preds", "target", "mask")
+
+
 class ValidationImages(Callback):
     """Log validation figures to TensorBoard every few epochs (global rank zero only).
 
-    Reads ``pl_module.val_songs``: a list of ``{"id": str, "probs": ndarray[n] float,
-    "preds": ndarray[n] int, "target": ndarray[n] int}`` that the module fills during the
-    validation epoch (this hook runs before the module's own ``on_validation_epoch_end``).
-    Figures go to every ``TensorBoardLogger`` under ``val/reliability_diagram``,
-    ``val/confusion_matrix`` and ``val/label_strips``; other loggers are skipped.
+    The callback collects what it draws itself, only on epochs it will draw: after each batch
+    of the first validation dataloader it keeps the real lines of every song from the
+    module's ``validation_step`` output, a dict with ``ids`` (list of B str), and ``probs``
+    (``P(chorus)``, float), ``preds``, ``target`` (long) and ``mask`` (bool), each ``[B, T]``.
+    On a multi-process run, rank zero draws from the songs it validated. Figures go to every
+    ``TensorBoardLogger`` under ``val/reliability_diagram``, ``val/confusion_matrix`` and
+    ``val/label_strips``; other loggers are skipped.
 
     Args:
         every_n_epochs: Log on epochs 0, N, 2N, ... (0-based).
         n_songs: Songs drawn as label strips (the first ones of the validation order, so the
             same songs are shown every time).
         n_bins: Bins of the reliability diagram.
+
+    Attributes:
+        songs: Songs collected this epoch: ``{"id": str, "probs": ndarray[n] float,
+            "preds": ndarray[n] int, "target": ndarray[n] int}``, in validation order.
     """
 
     def __init__(self, every_n_epochs: int = 5, n_songs: int = 4, n_bins: int = 15) -> None:
@@ -141,26 +151,81 @@ class ValidationImages(Callback):
         self.every_n_epochs = max(int(every_n_epochs), 1)
         self.n_songs = int(n_songs)
         self.n_bins = int(n_bins)
+        self.songs: list[dict[str, Any]] = []
+        self._collecting = False
+        self._warned = False
+
+    @staticmethod
+    def _writers(trainer: Trainer) -> list[Any]:
+        return [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+
+    def _due(self, trainer: Trainer) -> bool:
+        return (
+            not trainer.sanity_checking
+            and trainer.is_global_zero
+            and trainer.current_epoch % self.every_n_epochs == 0
+            and bool(self._writers(trainer))
+        )
+
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Start an empty collection; collect at all only when this epoch will be drawn."""
+        self.songs = []
+        self._collecting = self._due(trainer)
+
+    def on_validation_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Keep the real lines of each song of the batch (first dataloader, due epochs)."""
+        if not self._collecting or dataloader_idx != 0:
+            return
+        if not isinstance(outputs, Mapping) or any(k not in outputs for k in OUTPUT_KEYS):
+            if not self._warned:
+                got = sorted(outputs) if isinstance(outputs, Mapping) else type(outputs).__name__
+                log.warning(
+                    "ValidationImages needs validation_step to return a dict with %s, got %s; "
+                    "no validation images",
+                    ", ".join(OUTPUT_KEYS),
+                    got,
+                )
+                self._warned = True
+            self._collecting = False
+            return
+        lengths = outputs["mask"].sum(dim=1).tolist()
+        probs = outputs["probs"].detach().float().cpu().numpy()
+        preds = outputs["preds"].detach().cpu().numpy()
+        target = outputs["target"].detach().cpu().numpy()
+        for b, n in enumerate(lengths):
+            if n:
+                self.songs.append(
+                    {
+                        "id": str(outputs["ids"][b]),
+                        "probs": probs[b, :n],
+                        "preds": preds[b, :n],
+                        "target": target[b, :n],
+                    }
+                )
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Draw and log the figures when this epoch is due."""
-        if trainer.sanity_checking or not trainer.is_global_zero:
+        if not self._collecting:
             return
-        if trainer.current_epoch % self.every_n_epochs != 0:
+        self._collecting = False
+        if not self.songs:
+            log.debug("no validation songs collected; skipping validation images")
             return
-        writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        if not writers:
-            return
-        songs = [s for s in getattr(pl_module, "val_songs", None) or [] if len(s["target"])]
-        if not songs:
-            log.debug("no val_songs collected; skipping validation images")
-            return
+        songs = self.songs
         probs, preds, target = (_concat(songs, k) for k in ("probs", "preds", "target"))
         figures = {
             "val/reliability_diagram": lambda: reliability_figure(probs, target, self.n_bins),
             "val/confusion_matrix": lambda: confusion_figure(preds, target),
             "val/label_strips": lambda: label_strips_figure(songs[: self.n_songs]),
         }
-        for writer in writers:
+        for writer in self._writers(trainer):
             for tag, make in figures.items():
                 writer.add_figure(tag, make(), global_step=trainer.global_step)
