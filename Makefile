@@ -13,10 +13,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,sweeps]"
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install lyricseg with its dev tools
+install: $(STAMP) ## create .venv and install lyricseg (editable) with its dev and sweep tools
 
 train: $(STAMP) ## train on the embedded generated corpus
 	$(PY) train.py $(ARGS)

@@ -1,16 +1,13 @@
-"""Tag the lines of songs with a trained checkpoint: ``python predict.py ckpt=... input=...``."""
+"""Tag songs from a checkout, with its ``conf/``: ``python predict.py ckpt=... input=...``.
 
-import hydra
-from omegaconf import DictConfig
+The same command as ``lyricseg-predict`` (see :mod:`lyricseg.cli` and conf/predict.yaml).
+"""
 
-from lyricseg.predict import run
+from pathlib import Path
 
+from lyricseg.cli import hydra_main, run_predict
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
-def main(cfg: DictConfig) -> None:
-    """Predict labels and P(chorus) for every line of the input songs."""
-    run(cfg)
-
+main = hydra_main(run_predict, "predict", config_dir=Path(__file__).resolve().parent / "conf")
 
 if __name__ == "__main__":
     main()

@@ -1,16 +1,13 @@
-"""Train a verse/chorus tagger: ``python train.py [overrides]`` (see conf/train.yaml)."""
+"""Train from a checkout, with its ``conf/``: ``python train.py [overrides]``.
 
-import hydra
-from omegaconf import DictConfig
+The same command as ``lyricseg-train`` (see :mod:`lyricseg.cli` and conf/train.yaml).
+"""
 
-from lyricseg.train import run
+from pathlib import Path
 
+from lyricseg.cli import hydra_main, run_train
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Train and return the monitored metric's best value (optimized by sweepers)."""
-    return run(cfg)
-
+main = hydra_main(run_train, "train", config_dir=Path(__file__).resolve().parent / "conf")
 
 if __name__ == "__main__":
     main()
