@@ -8,7 +8,9 @@ import pytest
 import yaml
 from support import REPO, RESOURCES, TINY, tmp_paths
 
+import lyricseg
 from lyricseg.migrate import compose_experiment, convert, convert_file
+from lyricseg.migrate.check import default_config_dir
 from lyricseg.train import train
 from lyricseg.utils import LyricsegError
 
@@ -30,10 +32,12 @@ def test_loss_section_layout():
     assert {"override /calibration": "auto"} in out["defaults"]
     assert out["loss"]["boundary_weight"] == 2.5 and out["loss"]["class_weights"] == [1.0, 1.8]
     assert out["model"] == {
-        "hidden_size": 96,
-        "num_layers": 2,
-        "dropout": 0.25,
-        "attention": {"heads": 4, "dropout": 0.15, "window": 6, "positional_encoding": True},
+        "net": {
+            "hidden_size": 96,
+            "num_layers": 2,
+            "dropout": 0.25,
+            "attention": {"heads": 4, "dropout": 0.15, "window": 6, "positional_encoding": True},
+        }
     }
     assert out["data"] == {"weighted_sampling": False, "data_dir": "data/lyrics", "batch_size": 16}
     assert out["optimizer"] == {"lr": 0.0015, "weight_decay": 0.005}
@@ -86,7 +90,15 @@ def test_unmapped_keys_are_reported_and_written_as_comments(caplog):
     assert out["seed"] == 7
 
 
+def test_check_composes_the_packaged_config():
+    config_dir = default_config_dir()
+    assert config_dir.parent == Path(lyricseg.__file__).parent
+    # In a checkout the packaged config is the top-level conf/ itself.
+    assert config_dir.resolve() == (REPO / "conf").resolve()
+
+
 def test_cli_logs_unmapped_keys_and_checks(tmp_path):
+    """From a folder without conf/: --check needs nothing from the working directory."""
     out = tmp_path / "old_run.yaml"
     result = subprocess.run(
         [
@@ -100,7 +112,7 @@ def test_cli_logs_unmapped_keys_and_checks(tmp_path):
         ],
         capture_output=True,
         text=True,
-        cwd=REPO,
+        cwd=tmp_path,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr

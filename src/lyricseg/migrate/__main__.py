@@ -2,8 +2,8 @@
 
 Without ``--out`` the experiment is printed to stdout. Keys with no lyricseg equivalent are
 logged as warnings and kept as comments in the output. ``--check`` composes the result with
-``conf/train.yaml`` and builds its loss and features; exit status 1 when that fails, 2 for
-an unreadable input.
+``train.yaml`` of the config shipped with lyricseg (or ``--config-dir``) and builds its loss
+and features; exit status 1 when that fails, 2 for an unreadable input.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("config", help="the earlier-format YAML file")
     parser.add_argument("--out", default=None, help="experiment file to write (default: stdout)")
+    parser.add_argument("--check", action="store_true", help="compose the result with train.yaml")
     parser.add_argument(
-        "--check", action="store_true", help="compose the result with conf/train.yaml"
+        "--config-dir",
+        default=None,
+        help="config folder for --check (default: the one shipped with lyricseg)",
     )
-    parser.add_argument("--config-dir", default=None, help="lyricseg conf/ folder for --check")
     return parser.parse_args(argv)
 
 

@@ -12,14 +12,12 @@ log = get_logger(__name__)
 
 
 def default_config_dir() -> Path:
-    """``conf/`` of the working directory, else the one next to the installed sources."""
-    here = Path.cwd() / "conf"
-    if (here / "train.yaml").is_file():
-        return here
-    source = Path(__file__).resolve().parents[3] / "conf"
-    if (source / "train.yaml").is_file():
-        return source
-    raise LyricsegError("no conf/train.yaml found; pass --config-dir")
+    """The Hydra config shipped with lyricseg (the one the ``lyricseg-*`` commands use)."""
+    from lyricseg.cli import PACKAGED_CONFIG
+
+    if not (PACKAGED_CONFIG / "train.yaml").is_file():
+        raise LyricsegError(f"no train.yaml in {PACKAGED_CONFIG}; pass --config-dir")
+    return PACKAGED_CONFIG
 
 
 def compose_experiment(
@@ -36,7 +34,7 @@ def compose_experiment(
     Args:
         text: The experiment YAML.
         name: Its name in the ``experiment`` group.
-        config_dir: The lyricseg ``conf/`` folder (default: :func:`default_config_dir`).
+        config_dir: The lyricseg config folder (default: :func:`default_config_dir`).
         overrides: Extra overrides (e.g. ``data.data_dir=...``).
 
     Returns:
@@ -56,9 +54,10 @@ def compose_experiment(
         (Path(tmp) / "experiment").mkdir()
         (Path(tmp) / "experiment" / f"{name}.yaml").write_text(text, encoding="utf-8")
         base = [f"hydra.searchpath=[file://{tmp}]", f"experiment={name}"]
-        # Outside a Hydra run the paths have no runtime folder to default to.
+        # Outside a Hydra run the paths have no runtime folder to default to; the root is the
+        # directory the command starts from, as in a run.
         if "paths.root_dir" not in given:
-            base.append(f"paths.root_dir={conf.parent.resolve()}")
+            base.append(f"paths.root_dir={Path.cwd()}")
         output_dir = f"{tmp}/run"
         for override in extra:
             if override.lstrip("+").startswith("paths.output_dir="):

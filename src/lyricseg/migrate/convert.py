@@ -313,8 +313,8 @@ def _model(config: Mapping[str, Any], m: Migration) -> None:
                 "model.attention_type", f"{kind!r} has no equivalent; used global self-attention"
             )
         else:
-            m.mapped["model.attention_type"] = "model.attention.window"
-    direct = {"hidden_dim": "model.hidden_size", "num_layers": "model.num_layers"}
+            m.mapped["model.attention_type"] = "model.net.attention.window"
+    direct = {"hidden_dim": "model.net.hidden_size", "num_layers": "model.net.num_layers"}
     attention_keys = {
         "attention_heads": "heads",
         "attention_dropout": "dropout",
@@ -325,22 +325,23 @@ def _model(config: Mapping[str, Any], m: Migration) -> None:
         if key in direct:
             m.set(direct[key], value, old)
         elif key == "dropout":
-            m.set("model.dropout", value, old)
+            m.set("model.net.dropout", value, old)
         elif key == "layer_dropout":
             if "dropout" not in model:
-                m.set("model.dropout", value, old)
+                m.set("model.net.dropout", value, old)
             elif model["dropout"] != value:
-                m.skip(old, f"lyricseg has one dropout rate; used model.dropout={model['dropout']}")
+                kept = model["dropout"]
+                m.skip(old, f"lyricseg has one dropout rate; used model.net.dropout={kept}")
             else:
-                m.mapped[old] = "model.dropout"
+                m.mapped[old] = "model.net.dropout"
         elif key in attention_keys:
             if attention:
-                m.set(f"model.attention.{attention_keys[key]}", value, old)
+                m.set(f"model.net.attention.{attention_keys[key]}", value, old)
             else:
                 m.skip(old, "attention is disabled")
         elif key == "window_size":
             if attention and kind == "localized":
-                m.set("model.attention.window", int(value), old)
+                m.set("model.net.attention.window", int(value), old)
             else:
                 m.skip(old, "only used by localized attention")
         elif key == "attention_dim":
