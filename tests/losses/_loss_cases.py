@@ -72,8 +72,13 @@ ALL_CASES = [f"yaml:{name}" for name in CONFIG_NAMES] + [f"extra:{name}" for nam
 
 
 def load_config(name: str):
-    """The OmegaConf config of a yaml file in conf/loss."""
-    return OmegaConf.load(LOSS_CONF_DIR / f"{name}.yaml")
+    """The resolved config of ``conf/loss/<name>.yaml``, composed by Hydra (presets extend
+    ``boundary_aware`` through their defaults list)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(LOSS_CONF_DIR.parent), version_base="1.3"):
+        cfg = compose(overrides=[f"+loss={name}"])
+    return OmegaConf.create(OmegaConf.to_container(cfg.loss, resolve=True))
 
 
 @cache

@@ -31,6 +31,61 @@ PRESETS = {
 }
 
 
+#: What each preset composed to when it was a full copy of boundary_aware.yaml.
+BOUNDARY_AWARE_DEFAULTS = {
+    "_target_": "lyricseg.losses.BoundaryAwareLoss",
+    "num_classes": 2,
+    "label_smoothing": 0.15,
+    "class_weights": None,
+    "beta": 0.999,
+    "max_class_weight": None,
+    "entropy_lambda": 0.0,
+    "boundary_weight": 2.0,
+    "boundary_window": 0,
+    "include_previous_line": True,
+    "use_boundary_as_primary": True,
+    "segment_consistency_lambda": 0.03,
+    "conf_penalty_lambda": 0.005,
+    "conf_threshold": 0.95,
+}
+COMPOSED_BEFORE = {
+    "boundary_aware_aggressive": {
+        **BOUNDARY_AWARE_DEFAULTS,
+        "boundary_weight": 3.0,
+        "segment_consistency_lambda": 0.1,
+        "conf_penalty_lambda": 0.02,
+    },
+    "boundary_aware_conservative": {
+        **BOUNDARY_AWARE_DEFAULTS,
+        "boundary_weight": 1.5,
+        "segment_consistency_lambda": 0.02,
+        "conf_penalty_lambda": 0.005,
+    },
+    "calibration_focus": {
+        **BOUNDARY_AWARE_DEFAULTS,
+        "label_smoothing": 0.25,
+        "conf_penalty_lambda": 0.03,
+        "conf_threshold": 0.85,
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSED_BEFORE))
+def test_presets_compose_to_the_same_values_as_their_full_copies(name):
+    assert OmegaConf.to_container(load_config(name)) == COMPOSED_BEFORE[name]
+    with initialize_config_dir(str(LOSS_CONF_DIR.parent), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"loss={name}"])
+    assert OmegaConf.to_container(cfg.loss, resolve=True) == COMPOSED_BEFORE[name]
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSED_BEFORE))
+def test_presets_extend_boundary_aware_with_only_what_differs(name):
+    raw = OmegaConf.to_container(OmegaConf.load(LOSS_CONF_DIR / f"{name}.yaml"))
+    assert raw.pop("defaults") == ["boundary_aware", "_self_"]
+    base = OmegaConf.to_container(load_config("boundary_aware"))
+    assert raw == {k: v for k, v in COMPOSED_BEFORE[name].items() if base[k] != v}
+
+
 def test_expected_configs_exist():
     expected = {"cross_entropy", "boundary_aware", "focal", "tversky", "boundary", "compound"}
     assert expected | set(PRESETS) <= set(CONFIG_NAMES)
