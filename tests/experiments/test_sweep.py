@@ -1,6 +1,7 @@
 """The README's Optuna sweep runs as written: trials per batch follow the launcher's parallelism."""
 
 import os
+import re
 
 import joblib
 import pytest
@@ -15,15 +16,35 @@ pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs the swee
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="needs the sweeps extra")
 
 
+SEARCHES = sorted(p.stem for p in (REPO / "conf" / "hparams_search").glob("*.yaml"))
+ABSENT = object()
+
+
+def compose_train(*overrides: str):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+
+
 def sweeper_batch(*overrides: str) -> int:
     """``hydra.sweeper.n_jobs`` (the sweeper's trials per batch) as the sweep would read it."""
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(
-            config_name="train",
-            overrides=["hparams_search=optuna", *overrides],
-            return_hydra_config=True,
-        )
-    return cfg.hydra.sweeper.n_jobs
+    return compose_train("hparams_search=optuna", *overrides).hydra.sweeper.n_jobs
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+def test_searched_keys_exist_for_every_searched_choice(search):
+    """A renamed config key fails here, not in the middle of a sweep."""
+    params = compose_train(f"hparams_search={search}").hydra.sweeper.params
+    groups = {k: v for k, v in params.items() if (REPO / "conf" / k).is_dir()}
+    values = [k for k in params if k not in groups]
+    assert values
+    variants = [[]]
+    for group, space in groups.items():
+        (choices,) = re.fullmatch(r"choice\((.*)\)", space).groups()
+        variants += [[f"{group}={c.strip()}"] for c in choices.split(",")]
+    for variant in variants:
+        cfg = compose_train(f"hparams_search={search}", *variant)
+        missing = [k for k in values if OmegaConf.select(cfg, k, default=ABSENT) is ABSENT]
+        assert not missing, f"{search} {variant}: no such key {missing}"
 
 
 @pytest.mark.parametrize(
