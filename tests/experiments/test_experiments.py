@@ -69,16 +69,16 @@ def test_search_space_composes(search, tmp_path):
     assert sweeper._target_.endswith("OptunaSweeper")
     assert sweeper.direction == "maximize"
     assert sweeper.sampler._target_.endswith("TPESampler")
-    assert "optimizer.lr" in sweeper.params and "model.dropout" in sweeper.params
+    assert "optimizer.lr" in sweeper.params and "model.net.dropout" in sweeper.params
 
 
 def test_local_attention_window_follows_search_parameter(tmp_path):
     cfg = compose_experiment(
         "smoke", tmp_path, "model=bilstm_local_attention", "+attention_window=3"
     )
-    assert cfg.model.attention.window == 3
+    assert cfg.model.net.attention.window == 3
     plain = compose_experiment("smoke", tmp_path, "model=bilstm_local_attention")
-    assert plain.model.attention.window == 4
+    assert plain.model.net.attention.window == 4
 
 
 def test_optuna_sweep_with_joblib_writes_best_params(tmp_path):

@@ -4,7 +4,7 @@ import json
 import textwrap
 
 import pytest
-from support import REPO, TINY, run_script, tmp_paths
+from support import REPO, TINY, TINY_MODEL, run_script, tmp_paths
 
 SCRIPT = textwrap.dedent(
     """
@@ -12,7 +12,7 @@ SCRIPT = textwrap.dedent(
     import torch
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
-    from lyricseg.train import _instantiate_dict
+    from lyricseg.train import build_model
 
     trainer_name, out, ckpt, *overrides = sys.argv[1:]
     with initialize_config_dir(config_dir="{conf}", version_base="1.3"):
@@ -20,8 +20,8 @@ SCRIPT = textwrap.dedent(
     dm = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
-    model = instantiate(cfg.model, input_dim=dm.features.dim, criterion=instantiate(cfg.loss))
-    model.load_state_dict(torch.load(ckpt, weights_only=False)["state_dict"])
+    model = build_model(cfg, dm)
+    model.load_state_dict(torch.load(ckpt, weights_only=True)["state_dict"])
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_progress_bar=False)
     (metrics,) = trainer.validate(model, datamodule=dm)
     if trainer.is_global_zero:
@@ -35,8 +35,7 @@ def test_ddp_cpu_validation_metrics_equal_single_process(tmp_path):
     overrides = [
         *tmp_paths(tmp_path),
         "data=tiny",
-        "model.hidden_size=16",
-        "model.num_layers=1",
+        *TINY_MODEL,
         "callbacks.progress_bar=null",
         "+trainer.enable_progress_bar=false",
         "calibration=none",
@@ -45,7 +44,7 @@ def test_ddp_cpu_validation_metrics_equal_single_process(tmp_path):
     ]
     trained = run_script("train.py", *overrides)
     assert trained.returncode == 0, trained.stderr[-2000:]
-    ckpt = tmp_path / "run/checkpoints/best.ckpt"
+    ckpt = tmp_path / "run/checkpoints/best-state.ckpt"
     # 4 val songs split 2 + 2: no sampler padding, so both runs see each song exactly once.
     assert len((TINY / "val.jsonl").read_text().splitlines()) % 2 == 0
     script = tmp_path / "validate.py"

@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from support import RESOURCES, TINY, run_script, tmp_paths
+from support import RESOURCES, TINY, run_script
 
 from lyricseg.train import train
 
@@ -27,25 +27,9 @@ EXPECTED_KEYS = {
 }
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from hydra import compose, initialize_config_dir
-    from support import REPO
-
-    tmp = tmp_path_factory.mktemp("trained")
-    overrides = [
-        *tmp_paths(tmp),
-        "data=tiny",
-        "model.hidden_size=16",
-        "model.num_layers=1",
-        "trainer.max_epochs=3",
-        "callbacks.progress_bar=null",
-        "calibration=platt",
-    ]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    _, objects = train(cfg)
-    return objects["best_path"]
+@pytest.fixture
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 def test_jsonl_round_trip_is_deterministic(checkpoint, tmp_path):
@@ -115,7 +99,7 @@ def test_bad_checkpoint_is_a_clear_error(tmp_path, kind):
         f"hydra.run.dir={tmp_path}/run",
     )
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr and "error:" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("error:") == 1
     assert not out.exists()
 
 
@@ -135,16 +119,89 @@ def test_unreadable_input_writes_nothing(checkpoint, tmp_path):
     assert not out.exists()
 
 
-def test_checkpoint_ignores_current_conf(checkpoint, tmp_path):
-    """Predictions come from the stored config, not from conf/ (features included)."""
+def test_checkpoint_ignores_current_conf(make_cfg, tmp_path):
+    """Features, net and decoder come from the stored config, never from today's conf/."""
     from lyricseg.data import read_jsonl
     from lyricseg.predict import Predictor
 
-    predictor = Predictor.from_checkpoint(checkpoint)
-    assert predictor.features.signature()  # rebuilt from the checkpoint alone
-    assert predictor.calibrator is not None
+    cfg = make_cfg("features=fast", "decoder=viterbi", "trainer.max_epochs=1", "calibration=none")
+    _, objects = train(cfg)
+    predictor = Predictor.from_checkpoint(objects["best_path"])
+    assert list(predictor.features.views) == ["string", "exact"]  # conf default has 7 views
+    assert predictor.features.signature() == objects["datamodule"].features.signature()
+    assert type(predictor.decoder).__name__ == "ViterbiDecoder"
+    assert predictor.calibrator is None
     records = predictor.predict(read_jsonl(TINY / "val.jsonl"))
-    assert len(records) == 4
+    assert [len(r["labels"]) for r in records] == [12, 6, 7, 1]
+
+
+def _run_predict(checkpoint, tmp_path, input_path, *extra):
+    out = tmp_path / "out.jsonl"
+    result = run_script(
+        "predict.py",
+        f"ckpt={checkpoint}",
+        f"input={input_path}",
+        f"output={out}",
+        f"hydra.run.dir={tmp_path}/run",
+        *extra,
+    )
+    return result, out
+
+
+def test_metrics_file_always_belongs_to_its_output(checkpoint, tmp_path):
+    result, out = _run_predict(checkpoint, tmp_path, TINY / "val.jsonl")
+    assert result.returncode == 0, result.stderr
+    metrics = tmp_path / "out.jsonl.metrics.json"
+    assert metrics.exists()
+    unlabelled = tmp_path / "unlabelled.jsonl"
+    unlabelled.write_text('{"id": "u", "lines": ["la la", "la la", "verse"]}\n')
+    result, out = _run_predict(checkpoint, tmp_path, unlabelled)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["u"]
+    assert not metrics.exists()  # a stale file from the labelled run would mislead
+
+
+def test_non_finite_probabilities_are_an_error_and_nothing_is_written(checkpoint, tmp_path):
+    import torch
+
+    data = torch.load(checkpoint, weights_only=True)
+    weight = next(k for k in data["state_dict"] if k.startswith("net.classifier") and "weight" in k)
+    data["state_dict"][weight][:] = float("nan")
+    broken = tmp_path / "nan.ckpt"
+    torch.save(data, broken)
+    result, out = _run_predict(broken, tmp_path, TINY / "val.jsonl")
+    assert result.returncode == 2
+    assert "error: song 'tiny-v" in result.stderr
+    assert "the model produced non-finite probabilities" in result.stderr
+    assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_songs_over_max_lines_are_refused_by_name(checkpoint, tmp_path):
+    long_song = tmp_path / "long.txt"
+    long_song.write_text("\n".join(f"line number {i}" for i in range(30)) + "\n")
+    result, out = _run_predict(checkpoint, tmp_path, long_song, "max_lines=20")
+    assert result.returncode == 2
+    assert "song 'long' has 30 lines; the limit is 20" in result.stderr
+    assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr
+    assert not out.exists()
+    result, out = _run_predict(checkpoint, tmp_path, long_song, "max_lines=30")
+    assert result.returncode == 0, result.stderr
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    import sys
+
+    from lyricseg import predict
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    with predict._progress_bar(10_000) as progress:
+        assert progress is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    with predict._progress_bar(10) as progress:
+        assert progress is None  # a few songs: nothing to watch
+    with predict._progress_bar(10_000) as progress:
+        progress(predict.CHUNK_SONGS)
 
 
 def test_prediction_does_not_import_lightning():
