@@ -1,0 +1,38 @@
+"""The console commands' module: packaged config, light imports, root scripts on conf/."""
+
+import subprocess
+import sys
+
+from support import REPO
+
+from lyricseg import cli
+
+
+def test_packaged_config_is_the_top_level_conf_in_a_checkout():
+    assert cli.PACKAGED_CONFIG.is_dir()
+    assert (cli.PACKAGED_CONFIG / "train.yaml").read_bytes() == (
+        REPO / "conf" / "train.yaml"
+    ).read_bytes()
+    assert cli.PACKAGED_CONFIG.resolve() == (REPO / "conf").resolve()
+
+
+def test_commands_load_no_training_code_until_called():
+    code = (
+        "import sys, lyricseg.cli;"
+        "print([m for m in ('lightning', 'torch', 'torchmetrics', 'sklearn') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_names_the_task_and_lists_the_packaged_groups(tmp_path):
+    """From a folder without conf/, ``--help`` composes the packaged config."""
+    for script, name in ((REPO / "train.py", "train"), (None, "train"), (None, "predict")):
+        if script is None:
+            cmd = [sys.executable, "-c", f"from lyricseg.cli import {name}; {name}()", "--help"]
+        else:
+            cmd = [sys.executable, str(script), "--help"]
+        out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith(f"{name} is powered by Hydra")
+        assert "paths: default" in out.stdout
