@@ -87,3 +87,69 @@ def test_zero_penalty_is_argmax_and_large_penalty_is_constant():
         assert viterbi[b, :n].tolist() == argmax[b, :n].tolist()
         assert len(set(huge[b, :n].tolist())) == 1
         assert huge[b, 0].item() == log_probs[b, :n].sum(0).argmax().item()
+
+
+def joint_objective(section, label, start, classes, starts, chorus, penalty, weight):
+    """JointDecoder's documented objective for one song (log-probs and start logits)."""
+    log_s = torch.nn.functional.logsigmoid(start)
+    log_not = torch.nn.functional.logsigmoid(-start)
+    total = 0.0
+    for t, c in enumerate(classes):
+        total += float(section[t, c]) + weight * float(label[t, int(c in chorus)])
+        if t:
+            total += float(log_s[t]) - penalty if starts[t] else float(log_not[t])
+    return total
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("penalty", [0.0, 0.7, 2.0])
+def test_joint_decoder_matches_exhaustive_search(seed, penalty):
+    from lyricseg.models.components import JointDecoder
+
+    gen = torch.Generator().manual_seed(seed)
+    n_classes, chorus, weight = 3, [1], 0.8
+    batch, width = 3, 5
+    heads = {
+        "section": torch.randn(batch, width, n_classes, generator=gen) * 2,
+        "label": torch.randn(batch, width, 2, generator=gen) * 2,
+        "start": torch.randn(batch, width, generator=gen) * 2,
+    }
+    lengths = torch.tensor([width, 3, 1])
+    mask = torch.arange(width)[None] < lengths[:, None]
+    decoder = JointDecoder(switch_penalty=penalty, label_weight=weight, chorus_classes=chorus)
+    out = decoder.decode(heads, mask)
+    section = torch.log_softmax(heads["section"], -1)
+    label = torch.log_softmax(heads["label"], -1)
+    for b, n in enumerate(lengths.tolist()):
+        args = (section[b, :n], label[b, :n], heads["start"][b, :n])
+        best = -float("inf")
+        for classes in itertools.product(range(n_classes), repeat=n):
+            forced = [True] + [classes[t] != classes[t - 1] for t in range(1, n)]
+            free = [t for t in range(1, n) if not forced[t]]
+            for flags in itertools.product([False, True], repeat=len(free)):
+                starts = list(forced)
+                for t, f in zip(free, flags, strict=True):
+                    starts[t] = f
+                score = joint_objective(*args, classes, starts, chorus, penalty, weight)
+                best = max(best, score)
+        got_classes = out["classes"][b, :n].tolist()
+        got_starts = out["starts"][b, :n].tolist()
+        got = joint_objective(*args, got_classes, got_starts, chorus, penalty, weight)
+        assert got == pytest.approx(best, abs=1e-4)
+        # consistent by construction: a class change is a start, labels follow the class
+        assert got_starts[0] == 1
+        assert all(got_starts[t] for t in range(1, n) if got_classes[t] != got_classes[t - 1])
+        assert out["labels"][b, :n].tolist() == [int(c in chorus) for c in got_classes]
+        assert out["labels"][b, n:].eq(0).all() and out["starts"][b, n:].eq(0).all()
+
+
+def test_joint_decoder_without_section_heads_is_viterbi():
+    from lyricseg.models.components import JointDecoder
+
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 6, 2, generator=gen)
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    joint = JointDecoder(switch_penalty=1.0, chorus_classes=[3, 4])
+    expected = ViterbiDecoder(1.0)(logits, mask)
+    assert torch.equal(joint.decode({"label": logits}, mask)["labels"], expected)
+    assert torch.equal(joint(logits, mask), expected)

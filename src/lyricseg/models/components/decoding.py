@@ -1,12 +1,28 @@
-"""Decoders: from per-line class probabilities to a label sequence."""
+"""Decoders: from per-line head outputs to a label sequence (and sections, when predicted).
+
+Every decoder is called as ``decoder(logits, mask) -> labels`` on the verse/chorus logits, and
+as ``decoder.decode(heads, mask) -> dict`` on all of a net's heads (see
+:meth:`~lyricseg.models.components.TaggerNet.forward_heads`); only :class:`JointDecoder` reads
+the section heads.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 
-class ArgmaxDecoder(nn.Module):
+class Decoder(nn.Module):
+    """Base: decodes the verse/chorus head; subclasses implement ``forward``."""
+
+    def decode(self, heads: dict[str, torch.Tensor], mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"labels": [B, T] long}`` from ``heads["label"]`` ``[B, T, C]``."""
+        return {"labels": self(heads["label"], mask)}
+
+
+class ArgmaxDecoder(Decoder):
     """Each line gets its most likely class."""
 
     def forward(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -14,7 +30,7 @@ class ArgmaxDecoder(nn.Module):
         return logits.argmax(dim=-1)
 
 
-class ViterbiDecoder(nn.Module):
+class ViterbiDecoder(Decoder):
     """Most likely label sequence under a constant penalty for every label change.
 
     Maximizes ``sum_t log p_t(y_t) - switch_penalty * #{t : y_t != y_{t-1}}`` per song,
@@ -49,3 +65,96 @@ class ViterbiDecoder(nn.Module):
         for t in range(width - 1, 0, -1):
             labels[:, t - 1] = back[:, t].gather(1, labels[:, t, None]).squeeze(1)
         return labels
+
+
+class JointDecoder(Decoder):
+    """Labels, section classes and section starts decoded together, so they never disagree.
+
+    Per song, over section classes ``c_t`` and start flags ``b_t`` (line 0 always starts, and
+    a line whose class differs from the previous line's starts a section), maximizes::
+
+        sum_t [ log p_t(c_t) + label_weight * log q_t(chorus(c_t)) ]
+          + sum_{t>0} [ b_t * (log s_t - switch_penalty) + (1 - b_t) * log(1 - s_t) ]
+
+    where ``p_t`` is the section-class softmax, ``q_t`` the verse/chorus softmax, ``s_t`` the
+    start probability and ``chorus(c)`` is 1 for the chorus classes. The verse/chorus label
+    of a line is ``chorus(c_t)``: exactly 1 on chorus and post-chorus lines. A net without
+    section heads falls back to Viterbi over the verse/chorus head with the same penalty.
+
+    Args:
+        switch_penalty: Extra cost, in nats, of starting a section.
+        label_weight: Weight of the verse/chorus head's evidence.
+        chorus_classes: Class ids whose label is 1; None takes them from the section map.
+    """
+
+    def __init__(
+        self,
+        switch_penalty: float = 1.0,
+        label_weight: float = 1.0,
+        chorus_classes: Sequence[int] | None = None,
+    ):
+        super().__init__()
+        self.switch_penalty = switch_penalty
+        self.label_weight = label_weight
+        if chorus_classes is None:
+            from lyricseg.data.sections import SECTION_CLASSES, default_section_map
+
+            chorus = default_section_map().chorus_classes
+            chorus_classes = [SECTION_CLASSES.index(name) for name in chorus]
+        self.chorus_classes = list(chorus_classes)
+        self.fallback = ViterbiDecoder(switch_penalty)
+
+    def forward(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Labels ``[B, T]`` from verse/chorus logits alone (Viterbi fallback)."""
+        return self.fallback(logits, mask)
+
+    def decode(self, heads: dict[str, torch.Tensor], mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Decode every head.
+
+        Args:
+            heads: ``label`` ``[B, T, 2]``, ``section`` ``[B, T, S]``, ``start`` ``[B, T]``.
+            mask: ``[B, T]`` bool.
+
+        Returns:
+            ``labels``, ``classes`` and ``starts`` (0/1), each ``[B, T]`` long.
+        """
+        if "section" not in heads:
+            return super().decode(heads, mask)
+        section = torch.log_softmax(heads["section"].float(), dim=-1)
+        label = torch.log_softmax(heads["label"].float(), dim=-1)
+        start = heads["start"].float()
+        log_start = torch.nn.functional.logsigmoid(start) - self.switch_penalty
+        log_stay = torch.nn.functional.logsigmoid(-start)
+        batch, width, classes = section.shape
+        chorus = torch.zeros(classes, dtype=torch.long, device=section.device)
+        chorus[self.chorus_classes] = 1
+        emit = section + self.label_weight * label[..., chorus]  # [B, T, S]
+        score = emit[:, 0]
+        back_class = torch.zeros(batch, width, classes, dtype=torch.long, device=section.device)
+        back_start = torch.ones(batch, width, classes, dtype=torch.bool, device=section.device)
+        keep = torch.arange(classes, device=section.device).expand(batch, classes)
+        for t in range(1, width):
+            stay = score + log_stay[:, t, None]
+            best_prev, arg_prev = score.max(dim=1)
+            new = (best_prev + log_start[:, t])[:, None].expand(-1, classes)
+            starts = new > stay
+            live = mask[:, t, None]
+            score = torch.where(live, torch.where(starts, new, stay) + emit[:, t], score)
+            back_class[:, t] = torch.where(
+                live & starts, arg_prev[:, None].expand(-1, classes), keep
+            )
+            back_start[:, t] = starts & live
+        classes_out = torch.zeros(batch, width, dtype=torch.long, device=section.device)
+        starts_out = torch.zeros(batch, width, dtype=torch.long, device=section.device)
+        current = score.argmax(dim=-1)
+        for t in range(width - 1, -1, -1):
+            classes_out[:, t] = current
+            starts_out[:, t] = back_start[:, t].gather(1, current[:, None]).squeeze(1).long()
+            current = back_class[:, t].gather(1, current[:, None]).squeeze(1)
+        starts_out[:, 0] = 1
+        live = mask.long()
+        return {
+            "labels": chorus[classes_out] * live,
+            "classes": classes_out * live,
+            "starts": starts_out * live,
+        }

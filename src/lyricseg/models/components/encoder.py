@@ -25,6 +25,8 @@ class TaggerNet(nn.Module):
         ssm_encoder: Optional factory ``in_channels -> SSMEncoder`` whose per-line output is
             concatenated to the projected features; needs ``ssm_channels``.
         ssm_channels: Number of stacked SSM views fed to ``ssm_encoder``.
+        sections: Add the section heads: a section-class head (one logit per class of
+            :data:`lyricseg.data.sections.SECTION_CLASSES`) and a section-start head.
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class TaggerNet(nn.Module):
         num_classes: int = 2,
         ssm_encoder: Callable[[int], nn.Module] | None = None,
         ssm_channels: int = 0,
+        sections: bool = False,
     ):
         super().__init__()
         self.ssm_encoder = ssm_encoder(ssm_channels) if ssm_encoder is not None else None
@@ -60,11 +63,46 @@ class TaggerNet(nn.Module):
         self.classifier = nn.Sequential(
             nn.Dropout(dropout), nn.Linear(2 * hidden_size, num_classes)
         )
+        self.section_head = self.start_head = None
+        if sections:
+            from lyricseg.data.sections import SECTION_CLASSES
+
+            self.section_head = nn.Sequential(
+                nn.Dropout(dropout), nn.Linear(2 * hidden_size, len(SECTION_CLASSES))
+            )
+            self.start_head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden_size, 1))
+
+    @property
+    def has_sections(self) -> bool:
+        """Whether the net predicts section classes and starts."""
+        return self.section_head is not None
 
     def forward(
         self, features: torch.Tensor, mask: torch.Tensor, ssm: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Score every line.
+        """Verse/chorus logits ``[B, T, C]`` (see :meth:`forward_heads` for every head)."""
+        return self.classifier(self.encode(features, mask, ssm))
+
+    def forward_heads(
+        self, features: torch.Tensor, mask: torch.Tensor, ssm: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Logits of every head.
+
+        Returns:
+            ``label`` ``[B, T, C]``; with section heads also ``section`` ``[B, T, S]`` and
+            ``start`` ``[B, T]`` (logit that a line starts a new section).
+        """
+        h = self.encode(features, mask, ssm)
+        out = {"label": self.classifier(h)}
+        if self.section_head is not None:
+            out["section"] = self.section_head(h)
+            out["start"] = self.start_head(h).squeeze(-1)
+        return out
+
+    def encode(
+        self, features: torch.Tensor, mask: torch.Tensor, ssm: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Contextual line states.
 
         Args:
             features: ``[B, T, F]`` float.
@@ -72,18 +110,18 @@ class TaggerNet(nn.Module):
             ssm: ``[B, V, T, T]`` stacked SSMs, required when the net has an SSM encoder.
 
         Returns:
-            Logits ``[B, T, C]`` (values at padded positions are meaningless).
+            ``[B, T, 2 * hidden_size]`` (values at padded positions are meaningless).
         """
         width = features.shape[1]
         x = self.projection(features)
         if self.ssm_encoder is not None:
             if ssm is None:
                 raise ValueError("this model reads SSMs: configure features.ssm_views")
-            x = torch.cat([x, self.ssm_encoder(ssm.to(x.dtype), mask)], dim=-1)
+            x = torch.cat([x, self.ssm_encoder(ssm, mask).to(x.dtype)], dim=-1)
         lengths = mask.sum(dim=1).clamp(min=1).cpu()
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
         h, _ = pad_packed_sequence(out, batch_first=True, total_length=width)
         if self.attention is not None:
             h = self.attention(h, mask)
-        return self.classifier(h)
+        return h
