@@ -2,11 +2,14 @@
 
 Output records (JSONL, input order)::
 
-    {"id": ..., "lines": [...], "labels": [0|1 per line], "probs": [P(chorus) per line]}
+    {"id": ..., "lines": [...], "labels": [0|1 per line], "probs": [P(chorus) per line],
+     "sections": [class name per line], "section_starts": [line indices], "breaks": [...]}
 
-Labels are the model's own decisions (argmax or its configured decoder); ``probs`` are
-calibrated when the checkpoint carries a calibrator. A ``threshold`` on the calibrated
-probability replaces the decisions only when explicitly set.
+``sections``/``section_starts`` come from a model with section heads; ``breaks`` repeat the
+input's stanza breaks when it had any. Labels are the model's own decisions (argmax or its
+configured decoder); ``probs`` are calibrated when the checkpoint carries a calibrator. A
+``threshold`` on the calibrated probability replaces the decisions only when explicitly set.
+This module owns the output formats: JSONL records, the table and tagged lyrics.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from omegaconf import DictConfig
 from lyricseg.checkpoint import ModelRecord, load_model, pretrained_path
 from lyricseg.data.batching import SongDataset, collate_songs
 from lyricseg.data.featurize import featurize_songs
+from lyricseg.data.sections import SECTION_CLASSES, default_section_map
 from lyricseg.data.songs import Song, read_songs
 from lyricseg.utils.errors import LyricsegError, exit_on_user_error
 from lyricseg.utils.io import atomic_write, atomic_write_json
@@ -159,23 +163,68 @@ class Predictor:
                     "nothing was written (is the checkpoint damaged?)"
                 )
             labels = out["preds"] if threshold is None else (probs >= threshold).long()
-            records[out["index"]] = {
+            record = {
                 "id": song.id,
                 "lines": list(song.lines),
                 "labels": labels.tolist(),
                 "probs": [round(p, 6) for p in probs.tolist()],
             }
+            if "classes" in out:
+                record["sections"] = [SECTION_CLASSES[c] for c in out["classes"].tolist()]
+                record["section_starts"] = out["starts"].nonzero().flatten().tolist()
+            if song.breaks is not None:
+                record["breaks"] = list(song.breaks)
+            records[out["index"]] = record
         return records
 
 
 def format_table(record: dict[str, Any]) -> str:
-    """A readable table of one song's predictions."""
-    rows = [f"{'#':>4}  {'label':<6} {'P(chorus)':>9}  line"]
+    """A readable table of one song's predictions (with a section column when predicted)."""
+    sections = record.get("sections")
+    head = f"{'#':>4}  {'label':<6} {'P(chorus)':>9}  "
+    rows = [head + (f"{'section':<11} " if sections else "") + "line"]
     for i, (line, label, prob) in enumerate(
-        zip(record["lines"], record["labels"], record["probs"], strict=True), start=1
+        zip(record["lines"], record["labels"], record["probs"], strict=True)
     ):
-        rows.append(f"{i:>4}  {('chorus' if label else 'verse'):<6} {prob:>9.3f}  {line}")
+        row = f"{i + 1:>4}  {('chorus' if label else 'verse'):<6} {prob:>9.3f}  "
+        if sections:
+            row += f"{sections[i]:<11} "
+        rows.append(row + line)
     return "\n".join(rows)
+
+
+def section_spans(record: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """A song's sections as ``(class name, first line, end)`` spans.
+
+    From the predicted ``sections``/``section_starts`` when present, else from the
+    verse/chorus labels (each run of equal labels is a verse or a chorus).
+    """
+    n = len(record["lines"])
+    if record.get("sections") is not None:
+        names = record["sections"]
+        starts = sorted(set(record.get("section_starts") or []) | {0})
+    else:
+        chorus = sorted(default_section_map().chorus_classes)[0]
+        verse = next(c for c in SECTION_CLASSES if c in default_section_map().numbered_classes)
+        names = [chorus if label else verse for label in record["labels"]]
+        starts = [i for i in range(n) if i == 0 or record["labels"][i] != record["labels"][i - 1]]
+    ends = [*starts[1:], n]
+    return [(names[a], a, b) for a, b in zip(starts, ends, strict=True) if a < n]
+
+
+def format_tagged(record: dict[str, Any]) -> str:
+    """Lyrics with a header above each section (``[Verse 1]``, ``[Chorus]``, …).
+
+    Sections are separated by a blank line; numbered classes (verses) count up.
+    """
+    section_map = default_section_map()
+    counts: dict[str, int] = {}
+    blocks = []
+    for name, start, end in section_spans(record):
+        counts[name] = counts.get(name, 0) + 1
+        header = section_map.header(name, counts[name])
+        blocks.append("\n".join([f"[{header}]", *record["lines"][start:end]]))
+    return "\n\n".join(blocks) + "\n"
 
 
 def _check_finite(value: Any, where: str) -> None:
@@ -242,27 +291,68 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
             [list(s.labels) for s in songs],
             [r["probs"] for r in records],
         )
+    if songs and all(s.sections is not None for s in songs) and "sections" in records[0]:
+        metrics = {**(metrics or {}), **_section_metrics(songs, records)}
+    if metrics is not None:
         _check_finite(metrics, "a metric")
 
+    output_format = cfg.get("format", "auto")
+    if output_format not in FORMATS:
+        raise LyricsegError(f"format={output_format!r}: choose one of {', '.join(FORMATS)}")
     output = Path(cfg.output) if cfg.output else None
-    if output is None and not _is_text(cfg.input):
+    if output_format == "auto":
+        output_format = "table" if output is None and _is_text(cfg.input) else "jsonl"
+    if output is None and output_format == "jsonl":
         output = Path(cfg.paths.output_dir) / f"{Path(str(cfg.input)).stem}.predictions.jsonl"
-    if output is not None:
+    if output_format == "jsonl":
         write_predictions(output, records)
         log.info("Wrote %d songs to %s", len(records), output)
+    else:
+        render = format_table if output_format == "table" else format_tagged
+        text = "\n\n".join(render(r).rstrip("\n") for r in records) + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            with atomic_write(output) as handle:
+                handle.write(text)
+            log.info("Wrote %d songs to %s", len(records), output)
+    if output is not None:
         # The metrics file always belongs to the output beside it: written or removed.
         if metrics is not None:
             atomic_write_json(metrics_path(output), metrics)
         else:
             metrics_path(output).unlink(missing_ok=True)
-    else:
-        sys.stdout.write("\n\n".join(format_table(r) for r in records) + "\n")
-    if metrics is not None:
+    if metrics is not None and "macro_f1" in metrics:
         summary = ", ".join(
             f"{k} {metrics[k]:.4f}" for k in ("macro_f1", "boundary_f1", "window_diff", "ece")
         )
         log.info("%d songs, %d lines: %s", len(songs), metrics["n_lines"], summary)
     return {"records": records, "metrics": metrics, "output": output}
+
+
+#: Output formats: ``auto`` is a table for text input without ``output=``, else JSONL.
+FORMATS = ("auto", "jsonl", "table", "tagged")
+
+
+def _section_metrics(songs: list[Song], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Section scores of predictions against the input's ``sections`` (headers mapped)."""
+    from lyricseg.data.batching import section_targets
+    from lyricseg.metrics.sections import evaluate_sections
+
+    gold = [section_targets(song, default_section_map()) for song in songs]
+    pred_starts = []
+    for record in records:
+        flags = [0] * len(record["lines"])
+        for i in record["section_starts"]:
+            flags[i] = 1
+        pred_starts.append(flags)
+    scores = evaluate_sections(
+        [[SECTION_CLASSES.index(c) for c in r["sections"]] for r in records],
+        [g[0].tolist() for g in gold],
+        pred_starts,
+        [g[1].tolist() for g in gold],
+    )
+    return {k: v for k, v in scores.items() if k not in ("n_songs", "n_lines")}
 
 
 def _is_text(path: Any) -> bool:

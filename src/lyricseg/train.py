@@ -71,7 +71,9 @@ def build_model(cfg: DictConfig, datamodule: LyricsDataModule) -> LyricsTagger:
         "ssm_channels": len(datamodule.features.ssm_views),
     }
     record = checkpoint.make_record(net, _container(cfg.features), _container(cfg.get("decoder")))
-    model: LyricsTagger = instantiate(cfg.model, net=record.build_net(), criterion=criterion)
+    model: LyricsTagger = instantiate(
+        cfg.model, net=record.build_net(), criterion=criterion, val_names=datamodule.val_names
+    )
     model.record = record
     return model
 
@@ -88,7 +90,7 @@ def export_model(
     from lyricseg.metrics import evaluate_songs
     from lyricseg.models.inference import collect_outputs
 
-    songs = collect_outputs(model, model.decoder, datamodule.val_dataloader())
+    songs = collect_outputs(model, model.decoder, datamodule.main_val_dataloader())
     val = evaluate_songs(
         [s["preds"].tolist() for s in songs],
         [s["labels"].tolist() for s in songs],

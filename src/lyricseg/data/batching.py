@@ -13,7 +13,26 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from lyricseg.data.sections import SectionMap, section_starts
 from lyricseg.data.songs import Song
+
+
+def section_targets(
+    song: Song, section_map: SectionMap | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Section-head targets of one song: class ids and start flags, ``[n]`` long each.
+
+    Unknown is -1: every line of a song without ``sections`` (or without a map), and the class
+    of a line whose header the map does not know. Starts are known whenever sections are:
+    line 0 and every line whose header differs from the previous line's.
+    """
+    n = len(song)
+    if section_map is None or song.sections is None:
+        unknown = torch.full((n,), -1, dtype=torch.long)
+        return unknown, unknown.clone()
+    classes = torch.tensor([section_map.class_id(h) for h in song.sections], dtype=torch.long)
+    starts = torch.tensor(section_starts(song.sections), dtype=torch.long)
+    return classes, starts
 
 
 class SongDataset(Dataset):
@@ -22,14 +41,20 @@ class SongDataset(Dataset):
     Args:
         songs: The songs (labels may be None, e.g. at prediction time).
         features: One ``(features [n_i, F], ssm [V, n_i, n_i] uint8 | None)`` pair per song.
+        section_map: Maps the songs' section headers to class ids for the section heads;
+            None leaves section targets unknown (-1).
     """
 
     def __init__(
-        self, songs: Sequence[Song], features: Sequence[tuple[np.ndarray, np.ndarray | None]]
+        self,
+        songs: Sequence[Song],
+        features: Sequence[tuple[np.ndarray, np.ndarray | None]],
+        section_map: SectionMap | None = None,
     ):
         self.songs = list(songs)
         self.features = [torch.as_tensor(f) for f, _ in features]
         self.ssms = [None if s is None else torch.as_tensor(s) for _, s in features]
+        self.targets = [section_targets(song, section_map) for song in self.songs]
 
     def __len__(self) -> int:
         return len(self.songs)
@@ -43,6 +68,8 @@ class SongDataset(Dataset):
             "features": self.features[index],
             "ssm": self.ssms[index],
             "labels": torch.tensor(labels, dtype=torch.long),
+            "classes": self.targets[index][0],
+            "starts": self.targets[index][1],
         }
 
     @property
@@ -55,8 +82,9 @@ def collate_songs(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Pad a list of songs into a batch.
 
     Returns:
-        Dict with ``features`` ``[B, T, F]`` float, ``labels`` ``[B, T]`` long (-1 where
-        unknown or padded), ``mask`` ``[B, T]`` bool (True on real lines), ``ids`` (list of
+        Dict with ``features`` ``[B, T, F]`` float, ``labels``, ``classes`` (section class
+        ids) and ``starts`` (section start flags), each ``[B, T]`` long (-1 where unknown or
+        padded), ``mask`` ``[B, T]`` bool (True on real lines), ``ids`` (list of
         str), ``index`` ``[B]`` long (position in the dataset) and ``ssm`` ``[B, V, T, T]``
         float in [0, 1] (zero-padded) or None when the songs carry no SSMs.
     """
@@ -65,10 +93,14 @@ def collate_songs(items: list[dict[str, Any]]) -> dict[str, Any]:
     dim = items[0]["features"].shape[1]
     features = torch.zeros(batch, width, dim, dtype=torch.float32)
     labels = torch.full((batch, width), -1, dtype=torch.long)
+    classes, starts = labels.clone(), labels.clone()
     mask = torch.zeros(batch, width, dtype=torch.bool)
     for b, (item, n) in enumerate(zip(items, lengths, strict=True)):
         features[b, :n] = item["features"]
         labels[b, :n] = item["labels"]
+        if "classes" in item:
+            classes[b, :n] = item["classes"]
+            starts[b, :n] = item["starts"]
         mask[b, :n] = True
     ssm = None
     if items[0].get("ssm") is not None:
@@ -80,6 +112,8 @@ def collate_songs(items: list[dict[str, Any]]) -> dict[str, Any]:
         "features": features,
         "ssm": ssm,
         "labels": labels,
+        "classes": classes,
+        "starts": starts,
         "mask": mask,
         "ids": [item["id"] for item in items],
         "index": torch.tensor([item["index"] for item in items], dtype=torch.long),
@@ -90,35 +124,56 @@ class BucketSampler(Sampler[int]):
     """Shuffled order in which neighbouring songs have similar lengths (less padding).
 
     Indices are shuffled, cut into pools of ``batch_size * pool_batches``, sorted by length
-    inside each pool, grouped into batches, and the batches shuffled again.
+    inside each pool, grouped into batches, and the batches shuffled again. With
+    ``weights``, song ``i`` is drawn ``floor(w_i)`` times per epoch plus once more with
+    probability ``w_i - floor(w_i)`` (e.g. 0.5 draws a random half of a corpus each epoch).
 
     Args:
         lengths: Length of each song.
         batch_size: Songs per batch.
         pool_batches: Batches per sorting pool.
         seed: Base seed; the epoch is added so every epoch differs.
+        weights: Expected draws of each song per epoch (1 for every song when None).
     """
 
     def __init__(
-        self, lengths: Sequence[int], batch_size: int, pool_batches: int = 20, seed: int = 0
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        pool_batches: int = 20,
+        seed: int = 0,
+        weights: Sequence[float] | None = None,
     ):
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.pool = batch_size * pool_batches
         self.seed = seed
         self.epoch = 0
+        self.weights = None if weights is None else [float(w) for w in weights]
+        if self.weights is not None and len(self.weights) != len(self.lengths):
+            raise ValueError(f"{len(self.weights)} weights for {len(self.lengths)} songs")
 
     def set_epoch(self, epoch: int) -> None:
         """Change the shuffle for a new epoch."""
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.lengths)
+        if self.weights is None:
+            return len(self.lengths)
+        return int(round(sum(self.weights)))
+
+    def _draws(self, rng: random.Random) -> list[int]:
+        if self.weights is None:
+            return list(range(len(self.lengths)))
+        order = []
+        for i, w in enumerate(self.weights):
+            order += [i] * (int(w) + (rng.random() < w - int(w)))
+        return order
 
     def __iter__(self) -> Iterator[int]:
         rng = random.Random(self.seed + self.epoch)
         self.epoch += 1
-        order = list(range(len(self.lengths)))
+        order = self._draws(rng)
         rng.shuffle(order)
         batches = []
         for start in range(0, len(order), self.pool):

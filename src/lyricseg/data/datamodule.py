@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -10,6 +11,7 @@ from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 
 from lyricseg.data.batching import BucketSampler, SongDataset, collate_songs
 from lyricseg.data.featurize import load_featurized
+from lyricseg.data.sections import SectionMap
 from lyricseg.data.synthetic import SyntheticCorpus
 from lyricseg.features import FeatureExtractor
 from lyricseg.utils.errors import LyricsegError
@@ -19,10 +21,14 @@ log = get_logger(__name__)
 
 
 class LyricsDataModule(L.LightningDataModule):
-    """Train/val/test splits read from ``data_dir/{train,val,test}.jsonl``.
+    """Train/val/test splits read from ``data_dir/{train,val,test}.jsonl``, plus extra corpora.
 
     ``test.jsonl`` is optional. When ``generator`` is given, ``prepare_data`` first writes a
-    generated corpus into ``data_dir``.
+    generated corpus into ``data_dir``. Each of ``extra_dirs`` holds another corpus: its
+    ``train.jsonl`` joins training (drawn ``extra_weight`` times per song and epoch) and its
+    ``val.jsonl``, when present, is scored as its own validation set ``val_<dir name>/``;
+    the monitored ``val/`` metrics stay the main corpus's. Songs with ``sections`` also train
+    the section heads (headers mapped to classes by ``section_map``).
 
     Args:
         data_dir: Folder with the JSONL splits.
@@ -36,6 +42,10 @@ class LyricsDataModule(L.LightningDataModule):
         weighted_sampling: Draw training songs with probability growing with their share of
             the rarer class (with replacement).
         seed: Seed of the bucket shuffle.
+        extra_dirs: Folders of extra corpora (``train.jsonl``, optional ``val.jsonl``).
+        extra_weight: Expected draws per epoch of each extra training song: one number for
+            every extra corpus, or one per corpus (the main corpus's songs are drawn once).
+        section_map: YAML file mapping section headers to classes; None uses lyricseg's.
     """
 
     def __init__(
@@ -50,6 +60,9 @@ class LyricsDataModule(L.LightningDataModule):
         bucket: bool = True,
         weighted_sampling: bool = False,
         seed: int = 0,
+        extra_dirs: Sequence[str] = (),
+        extra_weight: float | Sequence[float] = 1.0,
+        section_map: str | None = None,
     ):
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -62,7 +75,24 @@ class LyricsDataModule(L.LightningDataModule):
         self.bucket = bucket
         self.weighted_sampling = weighted_sampling
         self.seed = seed
+        self.extra_dirs = [Path(d) for d in extra_dirs or ()]
+        weights = extra_weight if isinstance(extra_weight, Sequence) else None
+        if weights is not None and len(weights) != len(self.extra_dirs):
+            raise LyricsegError(
+                f"data.extra_weight has {len(weights)} values for {len(self.extra_dirs)} "
+                "extra_dirs; give one number, or one per directory"
+            )
+        self.extra_weights = (
+            [float(w) for w in weights]
+            if weights is not None
+            else [float(extra_weight)] * len(self.extra_dirs)
+        )
+        if any(w < 0 for w in self.extra_weights):
+            raise LyricsegError(f"data.extra_weight must be >= 0, got {self.extra_weights}")
+        self.section_map = SectionMap.load(section_map)
         self.splits: dict[str, SongDataset] = {}
+        #: Per-song draws per epoch of the training split (main songs first).
+        self.train_weights: list[float] | None = None
 
     def prepare_data(self) -> None:
         """Write the generated corpus when configured (once, on rank zero)."""
@@ -72,6 +102,31 @@ class LyricsDataModule(L.LightningDataModule):
     def split_path(self, split: str) -> Path:
         """Path of one split's JSONL file."""
         return self.data_dir / f"{split}.jsonl"
+
+    @property
+    def extra_names(self) -> list[str]:
+        """A unique short name per extra corpus (its folder's name)."""
+        names: list[str] = []
+        for path in self.extra_dirs:
+            name = path.resolve().name or "extra"
+            names.append(name if name not in names else f"{name}{len(names)}")
+        return names
+
+    @property
+    def val_names(self) -> list[str]:
+        """Log prefix of each validation set: ``val`` first, then ``val_<extra name>``."""
+        extra = [
+            f"val_{name}"
+            for name, path in zip(self.extra_names, self.extra_dirs, strict=True)
+            if (path / "val.jsonl").exists()
+        ]
+        return ["val", *extra]
+
+    def _read(self, path: Path) -> SongDataset:
+        songs, feats = load_featurized(
+            path, self.features, self.cache_dir, workers=self.featurize_workers
+        )
+        return SongDataset(songs, feats, self.section_map)
 
     def setup(self, stage: str | None = None) -> None:
         """Read and featurize the splits the stage needs (cached)."""
@@ -88,10 +143,32 @@ class LyricsDataModule(L.LightningDataModule):
                 if split == "test":
                     continue
                 raise LyricsegError(f"missing {split} split: {path} does not exist")
-            songs, feats = load_featurized(
-                path, self.features, self.cache_dir, workers=self.featurize_workers
-            )
-            self.splits[split] = SongDataset(songs, feats)
+            self.splits[split] = self._read(path)
+        if "train" in wanted and self.extra_dirs and self.train_weights is None:
+            self._add_extra_corpora()
+
+    def _add_extra_corpora(self) -> None:
+        main = self.splits["train"]
+        songs, feats = list(main.songs), list(zip(main.features, main.ssms, strict=True))
+        weights = [1.0] * len(songs)
+        for name, path, weight in zip(
+            self.extra_names, self.extra_dirs, self.extra_weights, strict=True
+        ):
+            if not (path / "train.jsonl").exists():
+                raise LyricsegError(f"extra corpus {path} has no train.jsonl")
+            extra = self._read(path / "train.jsonl")
+            songs += extra.songs
+            feats += list(zip(extra.features, extra.ssms, strict=True))
+            weights += [weight] * len(extra)
+            log.info("Extra corpus %s: %d training songs, weight %g", name, len(extra), weight)
+            if (path / "val.jsonl").exists():
+                self.splits[f"val_{name}"] = self._read(path / "val.jsonl")
+        self.splits["train"] = SongDataset(
+            songs,
+            [(f.numpy(), None if s is None else s.numpy()) for f, s in feats],
+            self.section_map,
+        )
+        self.train_weights = weights
 
     @property
     def has_test(self) -> bool:
@@ -100,7 +177,7 @@ class LyricsDataModule(L.LightningDataModule):
 
     @property
     def class_counts(self) -> torch.Tensor:
-        """Lines per class in the training split, ``[2]`` long."""
+        """Lines per class in the training split (extra corpora included), ``[2]`` long."""
         labels = torch.cat([torch.tensor(s.labels) for s in self.splits["train"].songs])
         return torch.bincount(labels, minlength=2)
 
@@ -110,7 +187,9 @@ class LyricsDataModule(L.LightningDataModule):
         if shuffle and self.weighted_sampling:
             sampler = WeightedRandomSampler(self._song_weights(dataset), len(dataset))
         elif shuffle and self.bucket:
-            sampler = BucketSampler(dataset.lengths, self.batch_size, seed=self.seed)
+            sampler = BucketSampler(
+                dataset.lengths, self.batch_size, seed=self.seed, weights=self.train_weights
+            )
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -124,14 +203,23 @@ class LyricsDataModule(L.LightningDataModule):
     def _song_weights(self, dataset: SongDataset) -> torch.Tensor:
         counts = self.class_counts.double().clamp(min=1)
         line_weight = counts.sum() / (2 * counts)
-        return torch.tensor(
+        weights = torch.tensor(
             [float(line_weight[torch.tensor(s.labels)].mean()) for s in dataset.songs]
         )
+        if self.train_weights is not None:  # extra corpora keep their relative weight
+            weights = weights * torch.tensor(self.train_weights)
+        return weights
 
     def train_dataloader(self) -> DataLoader:  # noqa: D102
         return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:  # noqa: D102
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        """The main val loader, or one per entry of :attr:`val_names` with extra corpora."""
+        loaders = [self._loader(name, shuffle=False) for name in self.val_names]
+        return loaders[0] if len(loaders) == 1 else loaders
+
+    def main_val_dataloader(self) -> DataLoader:
+        """The main corpus's val loader (the monitored one)."""
         return self._loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:  # noqa: D102

@@ -43,7 +43,7 @@ _NUMBER = re.compile(r"\d+|\b(?:i{1,3}|iv|vi{0,3}|ix|x)\b")
 _SPLIT = re.compile(r"\s*[/&+|,]\s*|\s+-\s+")
 _SPACES = re.compile(r"\s+")
 _EDGE = " \t-.#*:;'\"!?"
-_TOP_KEYS = {"version", "classes", "chorus_classes", "rules"}
+_TOP_KEYS = {"version", "classes", "chorus_classes", "numbered_classes", "rules"}
 _RULE_KEYS = {"class", "patterns"}
 
 
@@ -128,6 +128,7 @@ class SectionMap:
         chorus_classes: Classes whose lines get the verse/chorus label 1.
         rules: ``(class name, compiled patterns)`` in matching order.
         source: Where the rules came from (used in messages).
+        numbered_classes: Classes whose sections are numbered in tagged output (``Verse 2``).
     """
 
     def __init__(
@@ -136,8 +137,10 @@ class SectionMap:
         chorus_classes: Sequence[str],
         rules: Sequence[tuple[str, Sequence[re.Pattern[str]]]],
         source: str = "<memory>",
+        numbered_classes: Sequence[str] = (),
     ) -> None:
         self.classes = tuple(classes)
+        self.numbered_classes = frozenset(numbered_classes)
         self.chorus_classes = frozenset(chorus_classes)
         self.rules = tuple((name, tuple(patterns)) for name, patterns in rules)
         self.source = source
@@ -208,7 +211,14 @@ class SectionMap:
         if not isinstance(rules_data, list) or not rules_data:
             raise LyricsegError(f"{source}: 'rules' must be a non-empty list of rules")
         rules = [cls._parse_rule(rule, i, classes, source) for i, rule in enumerate(rules_data)]
-        return cls(classes, chorus, rules, source)
+        default_numbered = None if packaged else sorted(_packaged_map().numbered_classes)
+        numbered = data.get("numbered_classes", default_numbered) or []
+        if not isinstance(numbered, list) or not all(c in classes for c in numbered):
+            raise LyricsegError(
+                f"{source}: 'numbered_classes' must be a list of classes among {classes}; "
+                f"got {numbered!r}"
+            )
+        return cls(classes, chorus, rules, source, numbered)
 
     @staticmethod
     def _parse_rule(
@@ -264,6 +274,19 @@ class SectionMap:
                 break
         self._cache[header] = found
         return found
+
+    def header(self, class_name: str, number: int | None = None) -> str:
+        """The tagged-output header of a section: ``Pre-Chorus``, ``Verse 2``.
+
+        Args:
+            class_name: A class of this map.
+            number: The section's number among sections of its class, shown for the
+                ``numbered_classes``.
+        """
+        title = "-".join(part.capitalize() for part in class_name.split("-"))
+        if number is not None and class_name in self.numbered_classes:
+            return f"{title} {number}"
+        return title
 
     def class_id(self, header: str) -> int:
         """Class id of a header, :data:`UNKNOWN_CLASS` (-1) when unmapped."""

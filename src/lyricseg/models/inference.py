@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from lyricseg.models.components.decoding import section_predictions
+
 
 @torch.no_grad()
 def collect_outputs(
@@ -22,22 +24,28 @@ def collect_outputs(
 
     Returns:
         One dict per song: ``index`` (position in its dataset), ``logits`` ``[n, C]`` float,
-        ``preds`` ``[n]`` long, ``labels`` ``[n]`` long (-1 where unknown).
+        ``preds`` ``[n]`` long, ``labels`` ``[n]`` long (-1 where unknown) and, from a net
+        with section heads, ``classes`` and ``starts`` ``[n]`` long (decoded together with
+        the labels by a joint decoder).
     """
-    model.eval()
+    net = getattr(model, "net", model)
+    net.eval()
     songs = []
     for batch in batches:
         mask = batch["mask"]
-        logits = model(batch["features"], mask, batch.get("ssm")).float()
-        preds = decoder(logits, mask)
+        heads = net.forward_heads(batch["features"], mask, batch.get("ssm"))
+        decoded = decoder.decode(heads, mask)
+        logits = heads["label"].float()
+        sections = section_predictions(heads, decoded, mask) if "section" in heads else None
         for b in range(len(batch["ids"])):
             n = int(mask[b].sum())
-            songs.append(
-                {
-                    "index": int(batch["index"][b]),
-                    "logits": logits[b, :n],
-                    "preds": preds[b, :n],
-                    "labels": batch["labels"][b, :n],
-                }
-            )
+            song = {
+                "index": int(batch["index"][b]),
+                "logits": logits[b, :n],
+                "preds": decoded["labels"][b, :n],
+                "labels": batch["labels"][b, :n],
+            }
+            if sections is not None:
+                song["classes"], song["starts"] = sections[0][b, :n], sections[1][b, :n]
+            songs.append(song)
     return songs

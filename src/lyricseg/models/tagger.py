@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MaxMetric, MinMetric
 
 from lyricseg.checkpoint import ModelRecord, embed
 from lyricseg.metrics import build_metric_collection
+from lyricseg.metrics.sections import build_section_metric_collection
 from lyricseg.models.components import ArgmaxDecoder
+from lyricseg.models.components.decoding import section_predictions
 from lyricseg.utils.seeding import rng_states, set_rng_states
 
 
@@ -35,6 +38,11 @@ class LyricsTagger(L.LightningModule):
         monitor: Name of the metric that selects the best epoch (best-so-far is logged as
             ``<monitor>_best`` and kept in checkpoints, so it survives a resume).
         monitor_mode: ``max`` or ``min``: whether a larger monitored value is better.
+        head_weights: Weights of the section-class and section-start losses in the total
+            (``{"section": w, "start": w}``), used when the net has section heads; lines
+            without section labels never count.
+        val_names: Log prefix of each validation set, the monitored main one first (see
+            :attr:`~lyricseg.data.LyricsDataModule.val_names`).
     """
 
     def __init__(
@@ -46,6 +54,8 @@ class LyricsTagger(L.LightningModule):
         decoder: nn.Module | None = None,
         monitor: str = "val/boundary_f1",
         monitor_mode: str = "max",
+        head_weights: dict[str, float] | None = None,
+        val_names: Sequence[str] = ("val",),
     ):
         super().__init__()
         self.net = net
@@ -54,8 +64,14 @@ class LyricsTagger(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_cfg = scheduler
         self.monitor = monitor
-        self.metrics = nn.ModuleDict(
-            {stage: build_metric_collection(f"{stage}/") for stage in ("val", "test")}
+        self.head_weights = {"section": 1.0, "start": 1.0, **(head_weights or {})}
+        self.val_names = list(val_names)
+        stages = [*self.val_names, "test"]
+        self.metrics = nn.ModuleDict({s: build_metric_collection(f"{s}/") for s in stages})
+        self.section_metrics = nn.ModuleDict(
+            {s: build_section_metric_collection(f"{s}/") for s in stages}
+            if getattr(net, "has_sections", False)
+            else {}
         )
         self.monitor_best = MinMetric() if monitor_mode == "min" else MaxMetric()
         self.monitor_best.persistent(True)
@@ -68,17 +84,43 @@ class LyricsTagger(L.LightningModule):
         """Logits ``[B, T, C]`` for features ``[B, T, F]``, mask ``[B, T]`` and SSMs."""
         return self.net(features, mask, ssm)
 
-    def _loss(self, batch: dict[str, Any], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self(batch["features"], batch["mask"], batch.get("ssm"))
-        total, components = self.criterion(logits, batch["labels"].clamp(min=0), batch["mask"])
+    def _head_losses(
+        self, heads: dict[str, torch.Tensor], batch: dict[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        """Section-class cross-entropy and section-start BCE over lines with known targets."""
+        classes, starts = batch["classes"], batch["starts"]
+        known = batch["mask"] & (classes >= 0)
+        section = F.cross_entropy(heads["section"][known].float(), classes[known], reduction="sum")
+        # Line 0 always starts a section: only later lines carry information.
+        later = batch["mask"] & (starts >= 0)
+        later[:, 0] = False
+        start = F.binary_cross_entropy_with_logits(
+            heads["start"][later].float(), starts[later].float(), reduction="sum"
+        )
+        return {
+            "section": section / known.sum().clamp(min=1),
+            "start": start / later.sum().clamp(min=1),
+        }
+
+    def _loss(
+        self, batch: dict[str, Any], stage: str
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        heads = self.net.forward_heads(batch["features"], batch["mask"], batch.get("ssm"))
+        total, components = self.criterion(
+            heads["label"], batch["labels"].clamp(min=0), batch["mask"]
+        )
+        if "section" in heads:
+            for name, value in self._head_losses(heads, batch).items():
+                total = total + self.head_weights[name] * value
+                components = {**components, name: value}
         size = len(batch["ids"])
         # Epoch means under stable names (train/loss, train/loss/<component>, val/...).
         options = {"on_step": False, "on_epoch": True, "batch_size": size}
-        options["sync_dist"] = stage != "train"
-        self.log(f"{stage}/loss", total, prog_bar=True, **options)
+        options.update(sync_dist=stage != "train", add_dataloader_idx=False)
+        self.log(f"{stage}/loss", total, prog_bar=stage in ("train", "val"), **options)
         for name, value in components.items():
             self.log(f"{stage}/loss/{name}", value, **options)
-        return total, logits
+        return total, heads
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:  # noqa: D102
         total, _ = self._loss(batch, "train")
@@ -92,45 +134,56 @@ class LyricsTagger(L.LightningModule):
                 self.log(f"train/loss_weight/{name}", float(value))
 
     def _evaluate(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
-        _, logits = self._loss(batch, stage)
+        _, heads = self._loss(batch, stage)
         mask = batch["mask"]
-        preds = self.decoder(logits, mask)
-        probs = torch.softmax(logits.float(), dim=-1)[..., 1]
+        decoded = self.decoder.decode(heads, mask)
+        preds = decoded["labels"]
+        probs = torch.softmax(heads["label"].float(), dim=-1)[..., 1]
         target = batch["labels"].clamp(min=0)
         self.metrics[stage].update(preds=preds, target=target, mask=mask, probs=probs)
+        if stage in self.section_metrics:
+            songs = batch["starts"][:, 0] >= 0  # songs whose sections are known
+            if bool(songs.any()):
+                pred_class, pred_start = section_predictions(heads, decoded, mask)
+                self.section_metrics[stage].update(
+                    pred_class=pred_class[songs],
+                    target_class=batch["classes"][songs],
+                    pred_start=pred_start[songs],
+                    target_start=batch["starts"][songs].clamp(min=0),
+                    mask=mask[songs],
+                )
         return {"ids": batch["ids"], "probs": probs, "preds": preds, "target": target, "mask": mask}
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        """Update val metrics; return ``ids``, ``probs``/``preds``/``target``/``mask`` [B, T]."""
-        return self._evaluate(batch, "val")
+    def validation_step(
+        self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0
+    ) -> dict[str, Any]:
+        """Update one val set's metrics; return its ``ids``, ``probs``, ``preds``, ``target``."""
+        return self._evaluate(batch, self.val_names[dataloader_idx])
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:  # noqa: D102
         self._evaluate(batch, "test")
 
     def _log_metrics(self, stage: str) -> dict[str, torch.Tensor]:
         values = self.metrics[stage].compute()
-        self.log_dict(values)
         self.metrics[stage].reset()
+        if stage in self.section_metrics:
+            sections = self.section_metrics[stage]
+            # Synced on every rank, so all ranks agree whether this set carries sections.
+            if int(sections["section_class"].confusion_matrix().sum()) > 0:
+                values = {**values, **sections.compute()}
+            sections.reset()
+        self.log_dict(values, add_dataloader_idx=False)
         return values
 
     def on_validation_epoch_end(self) -> None:  # noqa: D102
-        values = self._log_metrics("val")
-        if self.monitor in values and not self.trainer.sanity_checking:
-            self.monitor_best(values[self.monitor])
-            self.log(f"{self.monitor}_best", self.monitor_best.compute())
+        for stage in self.val_names:
+            values = self._log_metrics(stage)
+            if stage == "val" and self.monitor in values and not self.trainer.sanity_checking:
+                self.monitor_best(values[self.monitor])
+                self.log(f"{self.monitor}_best", self.monitor_best.compute())
 
     def on_test_epoch_end(self) -> None:  # noqa: D102
         self._log_metrics("test")
-
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        """Logits and decoded labels of a batch (``[B, T, C]`` and ``[B, T]``)."""
-        logits = self(batch["features"], batch["mask"], batch.get("ssm"))
-        return {
-            "logits": logits.float(),
-            "preds": self.decoder(logits, batch["mask"]),
-            "mask": batch["mask"],
-            "index": batch["index"],
-        }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the model record and the random states (an exact resume needs both)."""

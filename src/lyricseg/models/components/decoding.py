@@ -158,3 +158,20 @@ class JointDecoder(Decoder):
             "classes": classes_out * live,
             "starts": starts_out * live,
         }
+
+
+def section_predictions(
+    heads: dict[str, torch.Tensor], decoded: dict[str, torch.Tensor], mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Section classes and start flags ``[B, T]``: the decoder's, else read off the heads.
+
+    Without a joint decoder, a line's class is the argmax of its section head and a line
+    starts a section when its start probability passes 0.5 or its class changes.
+    """
+    if "classes" in decoded:
+        return decoded["classes"], decoded["starts"]
+    classes = heads["section"].argmax(dim=-1)
+    starts = heads["start"] > 0
+    starts[:, 1:] |= classes[:, 1:] != classes[:, :-1]
+    starts[:, 0] = True
+    return classes * mask, (starts & mask).long()
