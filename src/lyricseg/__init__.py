@@ -1,3 +1,28 @@
-"""lyricseg: verse/chorus tagging of song lyrics."""
+"""lyricseg: verse/chorus tagging of song lyrics.
+
+``from lyricseg import Segmenter`` is the Python API (:mod:`lyricseg.api`); it is imported on
+first use, so ``import lyricseg`` alone stays light (no torch).
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+#: Names served lazily from :mod:`lyricseg.api`.
+_API = ("Segmenter", "Segmentation")
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from lyricseg import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'lyricseg' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

@@ -1,0 +1,225 @@
+r"""Python API: segment lyrics without training.
+
+>>> from lyricseg import Segmenter
+>>> seg = Segmenter.load()  # the model shipped with lyricseg; Segmenter.load(PATH) for another
+>>> song = seg("Walking down the empty road\nHold on, hold on\n\nHold on, hold on\nNever go")
+>>> song.lines
+('Walking down the empty road', 'Hold on, hold on', 'Hold on, hold on', 'Never go')
+>>> len(song.labels) == len(song.probs) == len(song) == 4
+True
+>>> set(song.labels) <= {0, 1} and all(0.0 <= p <= 1.0 for p in song.probs)
+True
+
+Blank lines are stanza breaks: they are dropped from ``lines`` and tell the model where
+stanzas end, exactly as in a plain-text song file:
+
+>>> song.breaks  # the third line follows a blank line
+(2,)
+
+Many songs at once, as text, lists of lines or mappings with an ``id``:
+
+>>> results = seg.predict_batch(
+...     ["La la la\nLa la la", ["First line", "Second line"], {"id": "b-side", "lyrics": "Oh"}]
+... )
+>>> [(r.id, len(r)) for r in results]
+[('song-1', 2), ('song-2', 2), ('b-side', 1)]
+>>> results[2].to_dict()["lines"]
+['Oh']
+
+The lyrics with a header above each section, as ``predict.py`` writes tagged text:
+
+>>> tagged = song.to_tagged()
+>>> tagged.startswith("[") and [x for x in tagged.splitlines() if x and x[0] != "["]
+['Walking down the empty road', 'Hold on, hold on', 'Hold on, hold on', 'Never go']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lyricseg import checkpoint
+from lyricseg.data.songs import DataError, Song, _parse_record, parse_text_bytes
+from lyricseg.predict import MAX_LINES, Predictor, format_table, format_tagged
+
+#: Keys of a prediction record that :class:`Segmentation` holds as fields.
+_FIELDS = ("id", "lines", "labels", "probs", "sections", "section_starts", "breaks")
+
+#: What one song may be given as.
+SongInput = str | Sequence[str] | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """The model's reading of one song.
+
+    Attributes:
+        id: The song's id (given, or ``song-<n>`` by position, from 1).
+        lines: ``[T]`` the non-blank lines, stripped.
+        labels: ``[T]`` 0 (verse) or 1 (chorus) per line: the model's decisions.
+        probs: ``[T]`` P(chorus) per line, calibrated when the model carries a calibrator.
+        sections: ``[T]`` section class per line, or None for a model without section heads.
+        section_starts: Indices of the lines that start a section, or None (no section heads).
+        breaks: Indices of the lines a blank line stood before in the input (stanza breaks),
+            or None when the input did not say (a list of lines without blank ones).
+        extra: Any other field of the prediction record, kept for :meth:`to_dict`.
+    """
+
+    id: str
+    lines: tuple[str, ...]
+    labels: tuple[int, ...]
+    probs: tuple[float, ...]
+    sections: tuple[str, ...] | None = None
+    section_starts: tuple[int, ...] | None = None
+    breaks: tuple[int, ...] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Segmentation:
+        """Wrap a record of :meth:`lyricseg.predict.Predictor.predict`."""
+
+        def seq(key: str) -> tuple[Any, ...] | None:
+            value = record.get(key)
+            return None if value is None else tuple(value)
+
+        return cls(
+            id=str(record["id"]),
+            lines=tuple(record["lines"]),
+            labels=tuple(record["labels"]),
+            probs=tuple(record["probs"]),
+            sections=seq("sections"),
+            section_starts=seq("section_starts"),
+            breaks=seq("breaks"),
+            extra={k: v for k, v in record.items() if k not in _FIELDS},
+        )
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record ``predict.py`` writes as one JSONL line (unknown fields left out)."""
+        record: dict[str, Any] = {
+            "id": self.id,
+            "lines": list(self.lines),
+            "labels": list(self.labels),
+            "probs": list(self.probs),
+        }
+        if self.sections is not None:
+            record["sections"] = list(self.sections)
+        if self.section_starts is not None:
+            record["section_starts"] = list(self.section_starts)
+        if self.breaks is not None:
+            record["breaks"] = list(self.breaks)
+        return {**record, **self.extra}
+
+    def to_table(self) -> str:
+        """The table ``predict.py`` prints: line number, label, P(chorus), section, line."""
+        return format_table(self.to_dict())
+
+    def to_tagged(self) -> str:
+        """The lyrics with a header above each section (``[Verse 1]``, ``[Chorus]``, ...)."""
+        return format_tagged(self.to_dict())
+
+
+def song_from_input(item: SongInput, where: str, default_id: str) -> Song:
+    """Read one song given as text, a list of lines or a mapping.
+
+    Args:
+        item: Lyrics text (one line per line, blank lines are stanza breaks); a sequence of
+            lines (blank ones are stanza breaks); or a mapping with ``"lyrics"`` (text) or
+            ``"lines"`` (a list), and optionally ``"id"`` (other keys of a JSONL record, such
+            as ``labels``, are checked as in a corpus file).
+        where: Names the song in error messages (``"song 3"``, ``"request[2]"``).
+        default_id: The id of a song given without one.
+
+    Raises:
+        DataError: When the input is none of the above, or is a song without lines.
+    """
+    if isinstance(item, str):
+        # Lone surrogates (possible in decoded JSON) fail as invalid UTF-8, naming the line.
+        return parse_text_bytes(item.encode("utf-8", "surrogatepass"), where, default_id)
+    if isinstance(item, Mapping):
+        if ("lyrics" in item) == ("lines" in item):
+            raise DataError(f"{where}: give either 'lyrics' (text) or 'lines' (a list of strings)")
+        song_id = item.get("id", default_id)
+        if not isinstance(song_id, str | int) or isinstance(song_id, bool):
+            raise DataError(f"{where}: 'id' must be a string")
+        if "lines" in item:
+            lines = item["lines"]
+            if isinstance(lines, Sequence) and not isinstance(lines, str | bytes | bytearray):
+                lines = list(lines)  # a tuple is as good as a list here
+            record = {**item, "id": song_id, "lines": lines}
+            return _parse_record(record, where, require_labels=False)
+        if not isinstance(item["lyrics"], str):
+            raise DataError(f"{where}: 'lyrics' must be a string")
+        return song_from_input(item["lyrics"], where, str(song_id))
+    if isinstance(item, Sequence) and not isinstance(item, bytes | bytearray):
+        return song_from_input({"lines": item}, where, default_id)
+    raise DataError(
+        f"{where}: expected lyrics text, a list of lines, or a mapping with 'lyrics' or "
+        f"'lines'; got {type(item).__name__}"
+    )
+
+
+class Segmenter:
+    """Tags the lines of songs with a trained model (verse/chorus, and sections if known).
+
+    Args:
+        predictor: The restored model (see :meth:`load`).
+        batch_size: Songs per forward pass in :meth:`predict_batch`.
+    """
+
+    def __init__(self, predictor: Predictor, *, batch_size: int = 16) -> None:
+        self.predictor = predictor
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(
+        cls, path: str | Path | None = None, *, max_lines: int = MAX_LINES, batch_size: int = 16
+    ) -> Segmenter:
+        """Load a checkpoint: ``path``, or the model shipped with lyricseg when None.
+
+        Args:
+            path: A checkpoint written by training (``best.ckpt``), or None.
+            max_lines: Longest song accepted (time and memory grow with its square).
+            batch_size: Songs per forward pass.
+
+        Raises:
+            LyricsegError: When the checkpoint is missing, unreadable, unsafe or incompatible,
+                or (``path`` None) when this installation ships no model.
+        """
+        ckpt = checkpoint.pretrained_path() if path is None else path
+        return cls(Predictor.from_checkpoint(ckpt, max_lines=max_lines), batch_size=batch_size)
+
+    def __call__(self, lyrics: SongInput, *, threshold: float | None = None) -> Segmentation:
+        """Segment one song (text, a list of lines or a mapping; see :func:`song_from_input`).
+
+        Args:
+            lyrics: The song.
+            threshold: Decision threshold on P(chorus); None keeps the model's decisions.
+
+        Raises:
+            LyricsegError: For a song without lines, or one over the line limit.
+        """
+        return self.predict_batch([lyrics], threshold=threshold)[0]
+
+    def predict_batch(
+        self, items: Iterable[SongInput], *, threshold: float | None = None
+    ) -> list[Segmentation]:
+        """Segment many songs, in order; a song without an id is ``song-<n>`` (n from 1).
+
+        Args:
+            items: Songs as text, lists of lines or mappings (see :func:`song_from_input`).
+            threshold: Decision threshold on P(chorus); None keeps the model's decisions.
+
+        Raises:
+            LyricsegError: Naming the first song that has no lines, is malformed or is over
+                the line limit (nothing is returned then).
+        """
+        if isinstance(items, str | Mapping):
+            raise DataError("predict_batch takes a list of songs; call the Segmenter for one")
+        songs = [song_from_input(item, f"song {n}", f"song-{n}") for n, item in enumerate(items, 1)]
+        records = self.predictor.predict(songs, batch_size=self.batch_size, threshold=threshold)
+        return [Segmentation.from_record(record) for record in records]

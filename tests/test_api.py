@@ -1,0 +1,178 @@
+"""The Python API: Segmenter and Segmentation, checked against the predictor and song reader."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import subprocess
+import sys
+
+import pytest
+from support import REPO, RESOURCES
+
+import lyricseg
+from lyricseg import api, checkpoint
+from lyricseg.data.songs import read_songs
+from lyricseg.predict import Predictor, format_table, format_tagged
+from lyricseg.utils.errors import LyricsegError
+
+SONG = (RESOURCES / "song.txt").read_text()
+
+
+@pytest.fixture(scope="module")
+def seg(tiny_checkpoint):
+    return api.Segmenter.load(tiny_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_checkpoint):
+    return Predictor.from_checkpoint(tiny_checkpoint)
+
+
+def test_import_lyricseg_stays_light():
+    code = (
+        "import sys, lyricseg\n"
+        "assert 'torch' not in sys.modules and 'lyricseg.api' not in sys.modules\n"
+        "assert 'Segmenter' in dir(lyricseg)\n"
+        "seg = lyricseg.Segmenter\n"
+        "assert seg is sys.modules['lyricseg.api'].Segmenter\n"
+        "print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'Segmentor'"):
+        lyricseg.Segmentor  # noqa: B018
+    assert lyricseg.Segmentation is api.Segmentation
+
+
+def test_docstring_examples_run_on_the_shipped_model_path(monkeypatch, tiny_checkpoint):
+    monkeypatch.setattr(checkpoint, "pretrained_path", lambda: tiny_checkpoint)
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(verbose=False)
+    tests = [t for t in finder.find(api, "lyricseg.api") if t.examples]
+    for test in tests:
+        runner.run(test)
+    results = runner.summarize(verbose=False)
+    assert results.attempted >= 8
+    assert results.failed == 0
+
+
+def test_text_is_read_as_a_song_file_is(seg, reference, tmp_path):
+    path = tmp_path / "song-1.txt"
+    path.write_text(SONG)
+    (expected,) = reference.predict(read_songs(path))
+    result = seg(SONG)
+    assert result.to_dict() == expected
+    assert len(result) == 10 and result.lines[2] == "Hold on hold on"
+    assert result.sections is None and result.section_starts is None  # no section heads
+
+
+def test_blank_lines_are_stanza_breaks():
+    song = api.song_from_input("  first\n\n\nsecond  \n \nthird\n\n", "song 1", "s")
+    assert song.lines == ("first", "second", "third")
+    assert song.breaks == (1, 2)
+    from_lines = api.song_from_input({"lines": ["first", "", "second"]}, "song 1", "s")
+    assert from_lines.lines == ("first", "second") and from_lines.breaks == (1,)
+
+
+def test_input_forms_and_ids(seg, reference, tmp_path):
+    lines = ["One more time", "", "One more time", "Never again"]
+    results = seg.predict_batch(
+        [
+            SONG,
+            lines,
+            {"id": "given", "lyrics": SONG},
+            {"id": 12, "lines": lines},
+            {"lines": ("a", "b"), "labels": [0, 1]},
+        ]
+    )
+    assert [r.id for r in results] == ["song-1", "song-2", "given", "12", "song-5"]
+    path = tmp_path / "corpus.jsonl"
+    path.write_text(json.dumps({"id": "song-2", "lines": lines}) + "\n")
+    (expected,) = reference.predict(read_songs(path))
+    assert results[1].to_dict() == expected
+    assert results[2].lines == results[0].lines and results[2].probs == results[0].probs
+    assert results[3].probs == results[1].probs
+    assert seg.predict_batch([]) == []
+
+
+def test_threshold_decides_on_the_probability(seg):
+    result = seg(SONG, threshold=0.5)
+    assert result.labels == tuple(int(p >= 0.5) for p in result.probs)
+    assert set(seg(SONG, threshold=0.0).labels) == {1}
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("", "song 1: the song has no lines"),
+        (" \n\t\n", "song 1: the song has no lines"),
+        ([], "song 1: song 'song-1' has no lines"),
+        (["a", 2], "song 1: 'lines' must be a list of strings"),
+        ({"text": "a"}, "song 1: give either 'lyrics' (text) or 'lines'"),
+        ({"lyrics": "a", "lines": ["a"]}, "song 1: give either 'lyrics' (text) or 'lines'"),
+        ({"lyrics": ["a"]}, "song 1: 'lyrics' must be a string"),
+        ({"id": None, "lyrics": "a"}, "song 1: 'id' must be a string"),
+        ({"lines": ["a"], "labels": [2]}, "labels must be 0 or 1"),
+        (42, "song 1: expected lyrics text, a list of lines, or a mapping"),
+        (b"bytes", "got bytes"),
+    ],
+)
+def test_bad_input_is_one_clear_error(seg, item, message):
+    with pytest.raises(LyricsegError) as err:
+        seg(item)
+    assert message in str(err.value)
+
+
+def test_the_bad_song_of_a_batch_is_named(seg):
+    with pytest.raises(LyricsegError, match="^song 3: the song has no lines$"):
+        seg.predict_batch(["a", "b", "\n"])
+    with pytest.raises(LyricsegError, match="takes a list of songs"):
+        seg.predict_batch("one song as text")
+
+
+def test_line_limit_names_the_song(tiny_checkpoint):
+    small = api.Segmenter.load(tiny_checkpoint, max_lines=3)
+    assert len(small(["a", "b", "c"])) == 3
+    with pytest.raises(LyricsegError, match="song 'long' has 4 lines; the limit is 3"):
+        small.predict_batch(["x", {"id": "long", "lines": ["a", "b", "c", "d"]}])
+
+
+def test_load_without_a_shipped_model_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(checkpoint, "PRETRAINED", tmp_path / "absent.ckpt")
+    with pytest.raises(LyricsegError, match="no pretrained model"):
+        api.Segmenter.load()
+    with pytest.raises(LyricsegError, match="checkpoint not found"):
+        api.Segmenter.load(tmp_path / "missing.ckpt")
+
+
+def test_segmentation_round_trips_a_record():
+    record = {
+        "id": "s",
+        "lines": ["a", "b"],
+        "labels": [0, 1],
+        "probs": [0.1, 0.9],
+        "sections": ["verse", "chorus"],
+        "section_starts": [0, 1],
+        "breaks": [1],
+        "boundary_probs": [0.9, 0.8],
+    }
+    result = api.Segmentation.from_record(record)
+    assert result.sections == ("verse", "chorus") and result.section_starts == (0, 1)
+    assert result.breaks == (1,)
+    assert result.extra == {"boundary_probs": [0.9, 0.8]}
+    assert result.to_dict() == record
+    assert result.to_table() == format_table(record)
+    assert result.to_tagged() == format_tagged(record)
+    plain = {k: record[k] for k in ("id", "lines", "labels", "probs")}
+    assert api.Segmentation.from_record(plain).to_dict() == plain
+    with pytest.raises(AttributeError):
+        result.labels = (1, 1)
+
+
+def test_the_same_song_gives_equal_results(seg):
+    assert seg("la la\n\nla la") == seg(["la la", "", "la la"]) != seg("la la\noh")
+    assert seg(["la", "la"]).breaks is None and seg("la\nla").breaks == ()  # unknown vs none
