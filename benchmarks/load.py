@@ -1,0 +1,269 @@
+"""Load check of the HTTP service: concurrent ``POST /v1/segment`` of a 60-line song.
+
+    python -m benchmarks.load CKPT [--n 500] [--concurrency 1,8] [--max-seconds 300]
+
+Starts ``python -m lyricseg.serve`` on a free loopback port with the given checkpoint, sends
+a few warm-up requests, then ``n`` requests from ``concurrency`` clients (keep-alive
+connections), and reports errors, latency percentiles and songs per second. Every loop is
+bounded by ``n`` and by ``max_seconds``; the server is stopped at the end. Traffic goes to
+127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import logging
+import os
+import queue
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+log = logging.getLogger("benchmarks.load")
+
+#: The line uvicorn logs once the server listens (with the real port when asked for port 0).
+_LISTENING = re.compile(r"Uvicorn running on http://([\d.]+):(\d+)")
+
+_WORDS = {
+    "subject": ["the river", "my shadow", "a stranger", "the city", "your letter", "the engine"],
+    "verb": ["carries", "remembers", "follows", "paints", "forgets", "whispers to"],
+    "object": ["the morning", "a paper boat", "the northern line", "an open door", "the rain"],
+    "place": ["down the hill", "past the station", "under neon", "across the field", "at dawn"],
+}
+
+
+def invented_song(n_lines: int = 60, seed: int = 0) -> str:
+    """Invented lyrics: 8-line verses and a returning 4-line chorus, stanzas split by blanks."""
+    rng = random.Random(seed)
+
+    def line() -> str:
+        return " ".join(rng.choice(_WORDS[k]) for k in ("subject", "verb", "object", "place"))
+
+    chorus = [line() for _ in range(4)]
+    out: list[str] = []
+    verse = True
+    while len(out) - out.count("") < n_lines:
+        stanza = [line() for _ in range(8)] if verse else chorus
+        out += [*stanza[: n_lines - (len(out) - out.count(""))], ""]
+        verse = not verse
+    return "\n".join(out).strip()
+
+
+@contextlib.contextmanager
+def start_server(ckpt: str | Path, *overrides: str, timeout: float = 180.0) -> Iterator[str]:
+    """Run ``python -m lyricseg.serve`` on a free loopback port until the block ends.
+
+    Args:
+        ckpt: The checkpoint to serve.
+        overrides: Further Hydra overrides (``max_songs=4``).
+        timeout: Seconds to wait for the server to listen.
+
+    Yields:
+        The server's base URL, ``http://127.0.0.1:PORT``.
+
+    Raises:
+        RuntimeError: When the server exits or does not listen in time (with its log tail).
+    """
+    with tempfile.TemporaryDirectory(prefix="lyricseg-serve-") as run_dir:
+        cmd = [
+            sys.executable,
+            "-m",
+            "lyricseg.serve",
+            f"ckpt={ckpt}",
+            "host=127.0.0.1",
+            "port=0",
+            "access_log=false",
+            f"hydra.run.dir={run_dir}",
+            *overrides,
+        ]
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        lines: queue.Queue[str | None] = queue.Queue()
+        tail: list[str] = []
+
+        def drain() -> None:  # keeps the pipe from filling while the server runs
+            assert proc.stderr is not None
+            for text in proc.stderr:
+                lines.put(text)
+            lines.put(None)
+
+        threading.Thread(target=drain, daemon=True).start()
+        try:
+            url = None
+            deadline = time.monotonic() + timeout
+            while url is None:
+                try:
+                    text = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    text = None
+                if text is None:
+                    raise RuntimeError(
+                        "the server did not start:\n"
+                        + "".join(tail[-20:])
+                        + f"(exit {proc.poll()})"
+                    )
+                tail.append(text)
+                match = _LISTENING.search(text)
+                if match:
+                    url = f"http://{match[1]}:{match[2]}"
+            yield url
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def _post(conn: http.client.HTTPConnection, body: bytes) -> tuple[int, bytes]:
+    conn.request("POST", "/v1/segment", body, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def measure(
+    url: str, body: bytes, n: int, concurrency: int, max_seconds: float = 300.0
+) -> dict[str, Any]:
+    """Send up to ``n`` POSTs of ``body`` from ``concurrency`` keep-alive clients.
+
+    Returns:
+        ``requests`` (sent), ``errors`` (non-200 answers and failed connections, with
+        ``error_samples``), ``concurrency``, ``p50_ms``, ``p95_ms``, ``max_ms`` (latency of
+        successful requests), ``songs_per_s`` (successful requests per wall second),
+        ``wall_s``.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    deadline = time.monotonic() + max_seconds
+    counter = iter(range(n))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    if next(counter, None) is None:
+                        return
+                started = time.perf_counter()
+                try:
+                    status, answer = _post(conn, body)
+                except (OSError, http.client.HTTPException) as err:
+                    conn.close()
+                    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+                    status, answer = -1, repr(err).encode()
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if status == 200:
+                        latencies.append(elapsed)
+                    else:
+                        errors.append(f"{status}: {answer[:200]!r}")
+        finally:
+            conn.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    ms = sorted(1000 * x for x in latencies)
+    return {
+        "requests": len(ms) + len(errors),
+        "errors": len(errors),
+        "error_samples": errors[:5],
+        "concurrency": concurrency,
+        "p50_ms": statistics.median(ms) if ms else None,
+        "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))] if ms else None,
+        "max_ms": ms[-1] if ms else None,
+        "songs_per_s": len(ms) / wall if wall > 0 else 0.0,
+        "wall_s": wall,
+    }
+
+
+def run_load(
+    ckpt: str | Path,
+    n: int = 500,
+    concurrency: int = 8,
+    *,
+    lines: int = 60,
+    max_seconds: float = 300.0,
+    warmup: int = 10,
+) -> dict[str, Any]:
+    """Serve ``ckpt`` locally and load it (see :func:`measure` for the result's keys).
+
+    The result also holds ``lines`` (per song) and ``checked``: whether a warm-up answer had
+    one label and one probability per line.
+    """
+    body = json.dumps({"id": "load", "lyrics": invented_song(lines)}).encode()
+    with start_server(ckpt) as url:
+        conn = http.client.HTTPConnection(*url.removeprefix("http://").split(":"), timeout=60)
+        answers = [_post(conn, body) for _ in range(warmup)]
+        conn.close()
+        status, answer = answers[-1]
+        record = json.loads(answer) if status == 200 else {}
+        checked = len(record.get("labels", [])) == len(record.get("probs", [])) == lines
+        result = measure(url, body, n, concurrency, max_seconds)
+    return {**result, "lines": lines, "checked": checked}
+
+
+def format_table(results: list[dict[str, Any]]) -> str:
+    """A Markdown table of :func:`run_load` results."""
+
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    rows = [
+        "| concurrency | requests | errors | p50 ms | p95 ms | max ms | songs/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        rows.append(
+            f"| {r['concurrency']} | {r['requests']} | {r['errors']} | {num(r['p50_ms'])} | "
+            f"{num(r['p95_ms'])} | {num(r['max_ms'])} | {num(r['songs_per_s'])} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the load check for each concurrency and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("ckpt", help="checkpoint to serve")
+    parser.add_argument("--n", type=int, default=500, help="requests per concurrency level")
+    parser.add_argument("--concurrency", default="1,8", help="comma-separated client counts")
+    parser.add_argument("--lines", type=int, default=60, help="lines of the song sent")
+    parser.add_argument("--max-seconds", type=float, default=300.0, help="time bound per level")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    results = []
+    for level in (int(x) for x in args.concurrency.split(",")):
+        log.info("%d requests at concurrency %d ...", args.n, level)
+        results.append(
+            run_load(args.ckpt, args.n, level, lines=args.lines, max_seconds=args.max_seconds)
+        )
+    print(f"{args.lines}-line song, {os.cpu_count()} cores, checkpoint {args.ckpt}")
+    print(format_table(results))
+    return 1 if any(r["errors"] or not r["checked"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

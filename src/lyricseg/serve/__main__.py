@@ -1,0 +1,55 @@
+"""``python -m lyricseg.serve [ckpt=PATH] [host=127.0.0.1] [port=8000]``: serve the model.
+
+Settings and their defaults are in ``conf/serve.yaml``; any of them is a Hydra override.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from lyricseg.utils.errors import exit_on_user_error
+from lyricseg.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+#: The configuration directory of the source tree.
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "conf"
+
+
+@exit_on_user_error
+def run(cfg: DictConfig) -> None:
+    """Load the model once, then serve it with uvicorn until interrupted."""
+    import torch
+    import uvicorn
+
+    from lyricseg import checkpoint
+    from lyricseg.predict import Predictor
+    from lyricseg.serve.app import create_app
+
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    path = Path(cfg.ckpt) if cfg.ckpt else checkpoint.pretrained_path()
+    predictor = Predictor.from_checkpoint(path, max_lines=cfg.max_lines)
+    app = create_app(
+        predictor,
+        checkpoint=path.name,
+        max_body_bytes=cfg.max_body_bytes,
+        max_lines=cfg.max_lines,
+        max_songs=cfg.max_songs,
+        batch_size=cfg.batch_size,
+    )
+    log.info("Serving %s (uvicorn reports the address once the model is ready)", path)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_config=None, access_log=cfg.access_log)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="serve")
+def main(cfg: DictConfig) -> None:
+    """Serve segmentation over HTTP (``POST /v1/segment``) with a page at ``/``."""
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

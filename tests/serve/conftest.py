@@ -1,0 +1,64 @@
+"""A real uvicorn server on a free loopback port, serving the tiny model."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from lyricseg.predict import Predictor
+from lyricseg.serve import create_app
+
+#: Limits of the test server (small, so that the tests can cross them cheaply).
+LIMITS = {"max_body_bytes": 64 * 1024, "max_lines": 120, "max_songs": 5}
+
+
+@contextlib.contextmanager
+def running(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a background thread; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def reference(tiny_checkpoint: Path) -> Predictor:
+    """The same model, loaded separately: what the service's answers are checked against."""
+    return Predictor.from_checkpoint(tiny_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def server_url(tiny_checkpoint: Path) -> Iterator[str]:
+    predictor = Predictor.from_checkpoint(tiny_checkpoint)
+    app = create_app(predictor, checkpoint=tiny_checkpoint.name, **LIMITS)
+    with running(app) as url:
+        yield url
+
+
+@pytest.fixture
+def client(server_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server_url, timeout=60) as http:
+        yield http

@@ -1,0 +1,238 @@
+"""POST /v1/segment, GET /healthz and GET / against a real uvicorn server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import LIMITS, running
+from fastapi.testclient import TestClient
+from support import RESOURCES
+
+from lyricseg.checkpoint import lyricseg_version
+from lyricseg.data.songs import read_songs
+from lyricseg.predict import Predictor, format_table, format_tagged
+from lyricseg.serve import create_app
+
+SONG = (RESOURCES / "song.txt").read_text()
+
+
+def expected(reference: Predictor, tmp_path: Path, song: str | list[str], song_id: str) -> dict:
+    """The record predict.py gives for the same song read from a file by the song reader."""
+    if isinstance(song, str):
+        path = tmp_path / f"{song_id}.txt"
+        path.write_text(song)
+    else:
+        path = tmp_path / f"{song_id}.jsonl"
+        path.write_text(json.dumps({"id": song_id, "lines": song}) + "\n")
+    (record,) = reference.predict(read_songs(path))
+    return record
+
+
+def test_healthz_describes_the_model(client, tiny_checkpoint):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    info = response.json()
+    assert info["status"] == "ok"
+    assert info["version"] == lyricseg_version()
+    assert info["checkpoint"] == tiny_checkpoint.name
+    assert info["model"]["net"] == "lyricseg.models.components.TaggerNet"
+    assert info["model"]["calibrator"]  # the tiny model is Platt-calibrated
+    assert info["limits"] == LIMITS
+
+
+def test_lyrics_text_gives_the_predict_record(client, reference, tmp_path):
+    response = client.post("/v1/segment", json={"lyrics": SONG})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    record = response.json()
+    assert record == expected(reference, tmp_path, SONG, "song-1")
+    assert len(record["lines"]) == 10  # blank lines are stanza breaks, not lines
+
+
+def test_lines_and_id(client, reference, tmp_path):
+    lines = ["Rain on the window", "", "La la la", "La la la", "   "]
+    record = client.post("/v1/segment", json={"id": "rainy", "lines": lines}).json()
+    assert record == expected(reference, tmp_path, lines, "rainy")
+    assert record["lines"] == ["Rain on the window", "La la la", "La la la"]
+
+
+def test_a_list_gives_a_list_in_order(client, reference, tmp_path):
+    songs = [
+        {"lyrics": SONG},
+        {"id": 7, "lines": ["One more time", "One more time"]},
+        {"id": "short", "lyrics": "Just a line"},
+    ]
+    records = client.post("/v1/segment", json=songs).json()
+    assert [r["id"] for r in records] == ["song-1", "7", "short"]
+    assert records[0] == expected(reference, tmp_path, SONG, "song-1")
+    assert records[1] == expected(reference, tmp_path, ["One more time"] * 2, "7")
+    assert records[2] == expected(reference, tmp_path, "Just a line", "short")
+    assert client.post("/v1/segment", json=[]).json() == []
+
+
+@pytest.mark.parametrize(("name", "writer"), [("tagged", format_tagged), ("table", format_table)])
+def test_text_formats_are_predicts(client, name, writer):
+    songs = [{"id": "t", "lyrics": SONG}, {"lines": ["la", "la"]}]
+    records = client.post("/v1/segment", json=songs).json()
+    one = client.post("/v1/segment", params={"format": name}, json=songs[0])
+    assert one.status_code == 200
+    assert one.headers["content-type"].startswith("text/plain")
+    assert one.text == writer(records[0]).rstrip("\n") + "\n"
+    both = client.post("/v1/segment", params={"format": name}, json=songs)
+    assert both.text == "\n\n".join(writer(r).rstrip("\n") for r in records) + "\n"
+
+
+def test_concurrent_requests_get_their_own_answers(client, reference, tmp_path):
+    songs = [[f"line {i} of song {n}" for i in range(n + 2)] + ["oh oh"] * 3 for n in range(12)]
+    answers: dict[int, httpx.Response] = {}
+
+    def ask(n: int) -> None:
+        with httpx.Client(base_url=str(client.base_url), timeout=60) as http:
+            answers[n] = http.post("/v1/segment", json={"id": f"s{n}", "lines": songs[n]})
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(len(songs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for n, lines in enumerate(songs):
+        assert answers[n].status_code == 200
+        assert answers[n].json() == expected(reference, tmp_path, lines, f"s{n}")
+
+
+BAD_REQUESTS = {
+    "malformed JSON": b'{"lyrics": "no end',
+    "trailing garbage": b'{"lyrics": "a"} x',
+    "invalid UTF-8": b'{"lyrics": "\xff\xfe"}',
+    "a bare string": b'"just text"',
+    "a number": b"42",
+    "a list of strings": b'["a", "b"]',
+    "neither lyrics nor lines": b'{"text": "a"}',
+    "both lyrics and lines": b'{"lyrics": "a", "lines": ["a"]}',
+    "lyrics not a string": b'{"lyrics": ["a"]}',
+    "lines not strings": b'{"lines": ["a", 2]}',
+    "lines a string": b'{"lines": "a"}',
+    "id a boolean": b'{"id": true, "lyrics": "a"}',
+    "id an object": b'{"id": {}, "lyrics": "a"}',
+    "a blank song": b'{"lyrics": " \\n\\n "}',
+    "no lines": b'{"lines": []}',
+    "a lone surrogate": b'{"lyrics": "a\\ud800"}',
+    "deep nesting": b"[" * 20_000 + b"]" * 20_000,
+    "empty body": b"",
+}
+
+
+@pytest.mark.parametrize("body", BAD_REQUESTS.values(), ids=BAD_REQUESTS.keys())
+def test_bad_requests_are_400_with_a_json_error(client, body):
+    response = client.post("/v1/segment", content=body)
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail and "Traceback" not in detail
+
+
+def test_a_bad_song_in_a_list_is_named(client):
+    response = client.post("/v1/segment", json=[{"lyrics": "fine"}, {"lines": [1]}])
+    assert response.status_code == 400
+    assert response.json()["detail"] == "song 2: 'lines' must be a list of strings"
+
+
+def test_unknown_format_is_400(client):
+    response = client.post("/v1/segment", params={"format": "xml"}, json={"lyrics": "a"})
+    assert response.status_code == 400
+    assert "unknown format 'xml'" in response.json()["detail"]
+
+
+def _body_of_size(size: int) -> bytes:
+    head, tail = b'{"lyrics": "', b'"}'
+    return head + b"a" * (size - len(head) - len(tail)) + tail
+
+
+def test_body_at_the_limit_is_read_and_one_byte_more_is_413(client):
+    limit = LIMITS["max_body_bytes"]
+    at_limit = client.post("/v1/segment", content=_body_of_size(limit))
+    assert at_limit.status_code == 200  # one long line
+    over = client.post("/v1/segment", content=_body_of_size(limit + 1))
+    assert over.status_code == 413
+    assert over.json()["detail"] == f"request body over the limit of {limit} bytes"
+
+
+def test_chunked_body_over_the_limit_is_413(client):
+    body = _body_of_size(3 * LIMITS["max_body_bytes"])
+    chunks = (body[i : i + 4096] for i in range(0, len(body), 4096))
+    response = client.post("/v1/segment", content=chunks)  # no Content-Length
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+
+
+def test_too_many_songs_is_422(client):
+    songs = [{"lyrics": "la"}] * (LIMITS["max_songs"] + 1)
+    response = client.post("/v1/segment", json=songs)
+    assert response.status_code == 422
+    assert (
+        response.json()["detail"] == f"6 songs in one request; the limit is {LIMITS['max_songs']}"
+    )
+    assert client.post("/v1/segment", json=songs[:-1]).status_code == 200
+
+
+def test_too_many_lines_is_422_naming_the_song(client):
+    n = LIMITS["max_lines"]
+    lines = [f"line {i}" for i in range(n + 1)]
+    response = client.post("/v1/segment", json=[{"lyrics": "ok"}, {"id": "epic", "lines": lines}])
+    assert response.status_code == 422
+    assert response.json()["detail"] == f"song 'epic' has {n + 1} lines; the limit is {n}"
+    assert client.post("/v1/segment", json={"lines": lines[:n]}).status_code == 200
+
+
+def test_unknown_paths_and_methods_answer_json(client):
+    assert client.get("/nowhere").status_code == 404
+    assert client.get("/nowhere").json() == {"detail": "Not Found"}
+    assert client.get("/v1/segment").status_code == 405
+    for path in ("/docs", "/redoc", "/openapi.json"):  # no page that fetches from elsewhere
+        assert client.get(path).status_code == 404
+
+
+def test_page_is_self_contained(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    page = response.text
+    assert 'id="lyrics"' in page and 'id="segment"' in page
+    assert "http:" not in page and "https:" not in page and "//" + "cdn" not in page
+
+
+# --- edge cases in process (TestClient) --------------------------------------------------
+
+
+def test_the_models_own_line_limit_is_422(tiny_checkpoint):
+    predictor = Predictor.from_checkpoint(tiny_checkpoint, max_lines=3)
+    app = create_app(predictor, checkpoint="m", max_body_bytes=10_000, max_lines=100, max_songs=2)
+    with TestClient(app) as http:
+        response = http.post("/v1/segment", json={"id": "long", "lines": ["a", "b", "c", "d"]})
+    assert response.status_code == 422
+    assert "song 'long' has 4 lines; the limit is 3" in response.json()["detail"]
+
+
+class _Broken(Predictor):
+    """A model that fails after its warm-up, as a server fault would."""
+
+    def predict(self, songs, **kwargs):
+        if songs[0].id != "warm-up":
+            raise RuntimeError("boom /secret/path")
+        return super().predict(songs, **kwargs)
+
+
+def test_a_server_fault_is_a_500_without_traceback(tiny_checkpoint, caplog):
+    loaded = Predictor.from_checkpoint(tiny_checkpoint)
+    broken = _Broken(loaded.net, loaded.decoder, loaded.features, loaded.calibrator, loaded.record)
+    app = create_app(broken, checkpoint="m", max_body_bytes=10_000, max_lines=100, max_songs=2)
+    with running(app) as url:
+        response = httpx.post(f"{url}/v1/segment", json={"lyrics": "a"}, timeout=60)
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error; see the server log"}
+    assert "boom" in caplog.text  # the cause goes to the log, not to the client
