@@ -96,3 +96,68 @@ def test_diagonal_runs_against_loops():
 def test_signature_changes_with_config(extractor):
     other = instantiate(OmegaConf.load(REPO / "conf/features/fast.yaml"))
     assert other.signature() != extractor.signature()
+
+
+# -- lines without words ----------------------------------------------------------------------
+
+SYMBOL_LINES = ["...", "—", "♪", "!!", "♪ ♪ ♪", "( ... )"]
+
+
+@pytest.mark.parametrize(
+    "view", ["string", "exact", "head", "tail", "rhyme", "phonetic", "syllable"]
+)
+def test_lines_without_words_score_zero_in_every_view(extractor, view):
+    from lyricseg.features import SongText
+
+    lines = [*SYMBOL_LINES, "we sing all night", "we sing all night", "under the moon"]
+    sim = extractor.views[view](SongText.from_lines(lines))
+    empty = len(SYMBOL_LINES)
+    assert sim.shape == (len(lines), len(lines))
+    np.testing.assert_array_equal(np.diag(sim), 1.0)
+    off = ~np.eye(len(lines), dtype=bool)
+    assert (sim[:empty][off[:empty]] == 0).all() and (sim[:, :empty][off[:, :empty]] == 0).all()
+    assert sim[empty, empty + 1] == 1.0  # real repeats still score 1
+    np.testing.assert_array_equal(sim, sim.T)
+
+
+def test_lines_without_words_form_no_repeated_block(extractor):
+    lines = ["...", "♪", "—", "sunrise over water", "...", "♪", "—", "broken clocks tick", "..."]
+    feats = extractor(lines)
+    for view in extractor.block_views:
+        assert (column(extractor, feats, f"{view}/run_max_log") == 0).all(), view
+        assert (column(extractor, feats, f"{view}/block_start") == 0).all(), view
+    symbols = [i for i, line in enumerate(lines) if not any(c.isalpha() for c in line)]
+    for view in extractor.views:
+        assert (column(extractor, feats, f"{view}/max")[symbols] == 0).all(), view
+    assert (column(extractor, feats, "song_repeated_share") == 0).all()
+
+
+def test_lines_without_words_act_like_lines_unlike_any_other(extractor):
+    chorus = ["we sing all night", "under the moon", "we sing all night long"]
+    with_symbols = ["verse one here", *chorus, "...", "verse two here", "♪", "♪", *chorus, "—"]
+    with_unique = ["verse one here", *chorus, "zqx", "verse two here", "vbk", "jfw", *chorus, "pzt"]
+    a, b = extractor(with_symbols), extractor(with_unique)
+    for view in extractor.block_views:
+        for stat in ("run_max_log", "n_run2_log", "block_start", "block_end"):
+            np.testing.assert_array_equal(
+                column(extractor, a, f"{view}/{stat}"), column(extractor, b, f"{view}/{stat}")
+            )
+
+
+def test_fuzzy_views_against_pairwise_ratio(extractor):
+    from rapidfuzz import fuzz
+
+    from lyricseg.features import SongText
+
+    lines = ["Hello there, friend", "hello there friend!", "...", "♪", "goodbye now", "Hello"]
+    text = SongText.from_lines(lines)
+    sim = extractor.views["string"](text)
+    for i, a in enumerate(text.norm):
+        for j, b in enumerate(text.norm):
+            if i == j:
+                expected = 1.0
+            elif a and b:
+                expected = int(fuzz.ratio(a, b) + 0.5) / 100  # scores are whole percents
+            else:
+                expected = 0.0
+            assert sim[i, j] == pytest.approx(expected, abs=1e-6), (a, b)

@@ -28,7 +28,8 @@ CONTEXT_STATS = (
 )
 
 #: Bumped whenever the computation behind a feature changes, so old caches are not reused.
-FEATURE_VERSION = 1
+#: 2: lines without any word (``...``, ``♪``) no longer count as repeats of each other.
+FEATURE_VERSION = 2
 
 
 class FeatureExtractor:

@@ -3,6 +3,10 @@
 A view is called on a :class:`~lyricseg.features.text.SongText` of ``n`` lines and returns an
 ``[n, n]`` float32 matrix with values in [0, 1] (1 = alike). ``threshold`` marks two lines as
 "the same" for the repeated-block statistics.
+
+A line that a view reduces to nothing (a line of punctuation or symbols only: ``...``,
+``—``, ``♪``) says nothing about repetition: it scores 0 against every other line, other such
+lines included, so that it never forms a fake repeated block (its diagonal cell stays 1).
 """
 
 from __future__ import annotations
@@ -13,10 +17,20 @@ from rapidfuzz import fuzz, process
 from lyricseg.features.text import SongText
 
 
+def _without_empty(sim: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """Zero the rows and columns of empty lines (``[n]`` bool), keeping the diagonal 1."""
+    if empty.any():
+        sim[empty] = 0.0
+        sim[:, empty] = 0.0
+        sim[np.flatnonzero(empty), np.flatnonzero(empty)] = 1.0
+    return sim
+
+
 def _fuzzy(strings: list[str]) -> np.ndarray:
     """Normalized Indel similarity of every pair of strings, ``[n, n]`` in [0, 1]."""
     scores = process.cdist(strings, strings, scorer=fuzz.ratio, dtype=np.uint8, workers=1)
-    return scores.astype(np.float32) / 100.0
+    empty = np.array([not s for s in strings], dtype=bool)
+    return _without_empty(scores.astype(np.float32) / 100.0, empty)
 
 
 def _equal(keys: list[object]) -> np.ndarray:
@@ -108,14 +122,16 @@ class PhoneticView(View):
 
 
 class SyllableView(View):
-    """Similarity of syllable counts: ``1 - |a - b| / max(a, b)``."""
+    """Similarity of syllable counts: ``1 - |a - b| / max(a, b)`` (a line without words: 0)."""
 
     def __init__(self, threshold: float = 0.9):
         super().__init__(threshold)
 
     def __call__(self, text: SongText) -> np.ndarray:  # noqa: D102
         counts = np.array([sum(w[1] for w in p) for p in text.phonetic], dtype=np.float32)
+        empty = counts == 0
         counts = np.maximum(counts, 1.0)
-        return 1.0 - np.abs(counts[:, None] - counts[None, :]) / np.maximum(
+        sim = 1.0 - np.abs(counts[:, None] - counts[None, :]) / np.maximum(
             counts[:, None], counts[None, :]
         )
+        return _without_empty(sim, empty)
