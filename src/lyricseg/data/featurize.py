@@ -97,6 +97,8 @@ def load_featurized(
         if cache_file.exists():
             try:
                 cached = torch.load(cache_file, weights_only=True)
+                if [len(f) for f, _ in cached] != [len(s) for s in songs]:
+                    raise ValueError("its songs do not match the corpus")
                 return songs, [(f.numpy(), None if s is None else s.numpy()) for f, s in cached]
             except Exception as err:  # a truncated or foreign file: recompute it
                 log.warning("Ignoring unreadable feature cache %s (%s)", cache_file, err)
