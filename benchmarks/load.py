@@ -1,6 +1,6 @@
 """Load check of the HTTP service: concurrent ``POST /v1/segment`` of a 60-line song.
 
-    python -m benchmarks.load CKPT [--n 500] [--concurrency 1,8] [--max-seconds 300]
+    python -m benchmarks.load CKPT [--n 500] [--concurrency 1,8] [--max-seconds 300] [KEY=VALUE]
 
 Starts ``python -m lyricseg.serve`` on a free loopback port with the given checkpoint, sends
 a few warm-up requests, then ``n`` requests from ``concurrency`` clients (keep-alive
@@ -21,6 +21,7 @@ import queue
 import random
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -132,6 +133,16 @@ def start_server(ckpt: str | Path, *overrides: str, timeout: float = 180.0) -> I
                     proc.wait()
 
 
+def _connect(host: str, port: int) -> http.client.HTTPConnection:
+    """A keep-alive connection with Nagle's algorithm off, as browsers and curl have it
+    (http.client sends headers and body in two writes, which would otherwise wait for the
+    server's delayed ACK)."""
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    conn.connect()
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return conn
+
+
 def _post(conn: http.client.HTTPConnection, body: bytes) -> tuple[int, bytes]:
     conn.request("POST", "/v1/segment", body, {"Content-Type": "application/json"})
     response = conn.getresponse()
@@ -157,7 +168,7 @@ def measure(
     errors: list[str] = []
 
     def client() -> None:
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn = _connect(host, int(port))
         try:
             while time.monotonic() < deadline:
                 with lock:
@@ -168,7 +179,7 @@ def measure(
                     status, answer = _post(conn, body)
                 except (OSError, http.client.HTTPException) as err:
                     conn.close()
-                    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+                    conn = _connect(host, int(port))
                     status, answer = -1, repr(err).encode()
                 elapsed = time.perf_counter() - started
                 with lock:
@@ -208,22 +219,26 @@ def run_load(
     lines: int = 60,
     max_seconds: float = 300.0,
     warmup: int = 10,
+    overrides: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Serve ``ckpt`` locally and load it (see :func:`measure` for the result's keys).
 
-    The result also holds ``lines`` (per song) and ``checked``: whether a warm-up answer had
-    one label and one probability per line.
+    ``overrides`` go to the server's command line (``torch_threads=2``). The result also
+    holds ``lines`` (per song), ``checked`` (whether a warm-up answer had one label and one
+    probability per line) and ``load_avg`` (the machine's 1-minute load average at the end,
+    other processes included).
     """
     body = json.dumps({"id": "load", "lyrics": invented_song(lines)}).encode()
-    with start_server(ckpt) as url:
-        conn = http.client.HTTPConnection(*url.removeprefix("http://").split(":"), timeout=60)
+    with start_server(ckpt, *overrides) as url:
+        host, port = url.removeprefix("http://").split(":")
+        conn = _connect(host, int(port))
         answers = [_post(conn, body) for _ in range(warmup)]
         conn.close()
         status, answer = answers[-1]
         record = json.loads(answer) if status == 200 else {}
         checked = len(record.get("labels", [])) == len(record.get("probs", [])) == lines
         result = measure(url, body, n, concurrency, max_seconds)
-    return {**result, "lines": lines, "checked": checked}
+    return {**result, "lines": lines, "checked": checked, "load_avg": os.getloadavg()[0]}
 
 
 def format_table(results: list[dict[str, Any]]) -> str:
@@ -233,13 +248,14 @@ def format_table(results: list[dict[str, Any]]) -> str:
         return "-" if value is None else f"{value:.1f}"
 
     rows = [
-        "| concurrency | requests | errors | p50 ms | p95 ms | max ms | songs/s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| concurrency | requests | errors | p50 ms | p95 ms | max ms | songs/s | load avg |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rows.append(
             f"| {r['concurrency']} | {r['requests']} | {r['errors']} | {num(r['p50_ms'])} | "
-            f"{num(r['p95_ms'])} | {num(r['max_ms'])} | {num(r['songs_per_s'])} |"
+            f"{num(r['p95_ms'])} | {num(r['max_ms'])} | {num(r['songs_per_s'])} | "
+            f"{r['load_avg']:.1f} |"
         )
     return "\n".join(rows)
 
@@ -252,13 +268,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,8", help="comma-separated client counts")
     parser.add_argument("--lines", type=int, default=60, help="lines of the song sent")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="time bound per level")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "overrides", nargs="*", help="server settings, e.g. torch_threads=2 (conf/serve.yaml)"
+    )
+    args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     results = []
     for level in (int(x) for x in args.concurrency.split(",")):
         log.info("%d requests at concurrency %d ...", args.n, level)
         results.append(
-            run_load(args.ckpt, args.n, level, lines=args.lines, max_seconds=args.max_seconds)
+            run_load(
+                args.ckpt,
+                args.n,
+                level,
+                lines=args.lines,
+                max_seconds=args.max_seconds,
+                overrides=tuple(args.overrides),
+            )
         )
     print(f"{args.lines}-line song, {os.cpu_count()} cores, checkpoint {args.ckpt}")
     print(format_table(results))

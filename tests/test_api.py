@@ -90,12 +90,19 @@ def test_input_forms_and_ids(seg, reference, tmp_path):
         ]
     )
     assert [r.id for r in results] == ["song-1", "song-2", "given", "12", "song-5"]
-    path = tmp_path / "corpus.jsonl"
-    path.write_text(json.dumps({"id": "song-2", "lines": lines}) + "\n")
-    (expected,) = reference.predict(read_songs(path))
-    assert results[1].to_dict() == expected
-    assert results[2].lines == results[0].lines and results[2].probs == results[0].probs
-    assert results[3].probs == results[1].probs
+    # The same songs read from files by the song reader, tagged together.
+    (tmp_path / "song-1.txt").write_text(SONG)
+    (tmp_path / "given.txt").write_text(SONG)
+    corpus = tmp_path / "corpus.jsonl"
+    records = [
+        {"id": "song-2", "lines": lines},
+        {"id": "12", "lines": lines},
+        {"id": "song-5", "lines": ["a", "b"]},
+    ]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in records))
+    read = read_songs(corpus)
+    songs = [*read_songs(tmp_path / "song-1.txt"), read[0], *read_songs(tmp_path / "given.txt")]
+    assert [r.to_dict() for r in results] == reference.predict([*songs, *read[1:]])
     assert seg.predict_batch([]) == []
 
 

@@ -24,8 +24,9 @@ LIMITS = {"max_body_bytes": 64 * 1024, "max_lines": 120, "max_songs": 5}
 @contextlib.contextmanager
 def running(app: FastAPI) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a background thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections, as uvicorn's
+    # own sockets get (without it, small answers wait on delayed ACKs).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))

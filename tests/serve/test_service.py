@@ -13,22 +13,28 @@ from fastapi.testclient import TestClient
 from support import RESOURCES
 
 from lyricseg.checkpoint import lyricseg_version
-from lyricseg.data.songs import read_songs
+from lyricseg.data.songs import Song, read_songs
 from lyricseg.predict import Predictor, format_table, format_tagged
 from lyricseg.serve import create_app
 
 SONG = (RESOURCES / "song.txt").read_text()
 
 
-def expected(reference: Predictor, tmp_path: Path, song: str | list[str], song_id: str) -> dict:
-    """The record predict.py gives for the same song read from a file by the song reader."""
+def read_back(tmp_path: Path, song: str | list[str], song_id: str) -> Song:
+    """The song as the song reader reads it from a file: text as a .txt, lines as JSONL."""
     if isinstance(song, str):
         path = tmp_path / f"{song_id}.txt"
         path.write_text(song)
     else:
         path = tmp_path / f"{song_id}.jsonl"
         path.write_text(json.dumps({"id": song_id, "lines": song}) + "\n")
-    (record,) = reference.predict(read_songs(path))
+    (read,) = read_songs(path)
+    return read
+
+
+def expected(reference: Predictor, tmp_path: Path, song: str | list[str], song_id: str) -> dict:
+    """The record predict.py gives for the same song read from a file."""
+    (record,) = reference.predict([read_back(tmp_path, song, song_id)])
     return record
 
 
@@ -68,9 +74,13 @@ def test_a_list_gives_a_list_in_order(client, reference, tmp_path):
     ]
     records = client.post("/v1/segment", json=songs).json()
     assert [r["id"] for r in records] == ["song-1", "7", "short"]
-    assert records[0] == expected(reference, tmp_path, SONG, "song-1")
-    assert records[1] == expected(reference, tmp_path, ["One more time"] * 2, "7")
-    assert records[2] == expected(reference, tmp_path, "Just a line", "short")
+    # The songs of one request are tagged together, as the songs of one file are.
+    read = [
+        read_back(tmp_path, SONG, "song-1"),
+        read_back(tmp_path, ["One more time"] * 2, "7"),
+        read_back(tmp_path, "Just a line", "short"),
+    ]
+    assert records == reference.predict(read)
     assert client.post("/v1/segment", json=[]).json() == []
 
 
