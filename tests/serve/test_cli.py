@@ -27,14 +27,25 @@ def test_serve_command_answers_until_stopped(tiny_checkpoint):
         httpx.get(f"{url}/healthz", timeout=2)
 
 
-def test_serve_command_reports_a_bad_checkpoint_in_one_line(tmp_path):
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("ckpt={tmp}/missing.ckpt", "error: checkpoint not found: {tmp}/missing.ckpt"),
+        ("port=http", "error: port must be a number from 0 to 65535, got 'http'"),
+        ("max_lines=0", "error: max_lines must be a positive integer, got 0"),
+    ],
+)
+def test_serve_command_reports_bad_settings_in_one_line(
+    tiny_checkpoint, tmp_path, override, message
+):
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "lyricseg.serve",
-            f"ckpt={tmp_path}/missing.ckpt",
+            f"ckpt={tiny_checkpoint}",
             "port=0",
+            override.format(tmp=tmp_path),
             f"hydra.run.dir={tmp_path}/run",
         ],
         cwd=REPO,
@@ -45,7 +56,7 @@ def test_serve_command_reports_a_bad_checkpoint_in_one_line(tmp_path):
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert f"error: checkpoint not found: {tmp_path}/missing.ckpt" in result.stderr.splitlines()
+    assert message.format(tmp=tmp_path) in result.stderr.splitlines()
 
 
 def test_invented_song_has_the_asked_lines_and_stanzas():

@@ -16,6 +16,7 @@ from lyricseg.checkpoint import lyricseg_version
 from lyricseg.data.songs import Song, read_songs
 from lyricseg.predict import Predictor, format_table, format_tagged
 from lyricseg.serve import create_app
+from lyricseg.utils.errors import LyricsegError
 
 SONG = (RESOURCES / "song.txt").read_text()
 
@@ -217,6 +218,14 @@ def test_page_is_self_contained(client):
 
 
 # --- edge cases in process (TestClient) --------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", ["max_body_bytes", "max_lines", "max_songs", "batch_size"])
+@pytest.mark.parametrize("value", [0, -1, 2.5, True, None])
+def test_limits_must_be_positive_integers(reference, limit, value):
+    limits = {**LIMITS, "batch_size": 4, limit: value}
+    with pytest.raises(LyricsegError, match=f"^{limit} must be a positive integer"):
+        create_app(reference, checkpoint="m", **limits)
 
 
 def test_the_models_own_line_limit_is_422(tiny_checkpoint):

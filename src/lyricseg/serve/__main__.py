@@ -10,7 +10,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from lyricseg.utils.errors import exit_on_user_error
+from lyricseg.utils.errors import LyricsegError, exit_on_user_error
 from lyricseg.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -29,6 +29,8 @@ def run(cfg: DictConfig) -> None:
     from lyricseg.predict import Predictor
     from lyricseg.serve.app import create_app
 
+    if not isinstance(cfg.port, int) or not 0 <= cfg.port <= 65535:
+        raise LyricsegError(f"port must be a number from 0 to 65535, got {cfg.port!r}")
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     path = Path(cfg.ckpt) if cfg.ckpt else checkpoint.pretrained_path()

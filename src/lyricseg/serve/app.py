@@ -147,7 +147,14 @@ def create_app(
 
     Returns:
         The ASGI application; the model is warmed up when it starts.
+
+    Raises:
+        LyricsegError: When a limit or the batch size is not a positive integer.
     """
+    limits = {"max_body_bytes": max_body_bytes, "max_lines": max_lines, "max_songs": max_songs}
+    for name, value in {**limits, "batch_size": batch_size}.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise LyricsegError(f"{name} must be a positive integer, got {value!r}")
     page = PAGE.read_bytes()
     lock = threading.Lock()
 
@@ -159,7 +166,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The first prediction pays for lazy imports and allocations; no client should.
         started = time.perf_counter()
-        await run_in_threadpool(segment, [Song(id="warm-up", lines=("la la", "oh", "la la"))])
+        await run_in_threadpool(segment, [Song(id="warm-up", lines=("la la la",))])
         log.info("Model %s ready (%.2f s warm-up)", checkpoint, time.perf_counter() - started)
         yield
 
@@ -196,11 +203,7 @@ def create_app(
             "version": lyricseg_version(),
             "checkpoint": checkpoint,
             "model": _model_info(predictor),
-            "limits": {
-                "max_body_bytes": max_body_bytes,
-                "max_lines": max_lines,
-                "max_songs": max_songs,
-            },
+            "limits": limits,
         }
 
     @app.post("/v1/segment")
