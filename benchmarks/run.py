@@ -1,33 +1,55 @@
-"""lyricseg benchmarks: speed and quality on the real corpus, written as Markdown and JSON.
+"""lyricseg benchmarks: cross-validated quality and whole-process speed, written as JSON.
 
-    python -m benchmarks.run [--parts speed,quality] [--seeds 1,2,3] [--losses ...]
+    python -m benchmarks.run [--parts cv,speed,long,load] [--folds 5] [--recipes ...]
+                             [--extra DIR ...] [--quick]
 
-Speed (medians over ``--repeats``): featurizing the corpus, training ``experiment=lyrics_best``
-to its best checkpoint, warm batch prediction, a cold ``predict.py`` on one song, and a
-2,000-line song. Quality: val metrics of the best checkpoint of each loss family and of the
-recommended recipe, mean ± std over seeds, next to the repeated-line rule. Results go to
-``bench-results/bench.md`` and ``bench-results/bench.json``.
+Parts (each one replaces its own entry in ``bench-results/bench.json``, with the command,
+date, machine and git revision it ran with; a part that fails or is missing is recorded
+with its error and the others still run):
+
+- ``cv``: k-fold cross-validation of the headline recipes over the main corpus's train + val
+  songs (:mod:`benchmarks.cv`): out-of-fold metrics pooled over all songs, and mean ± std
+  over folds.
+- ``speed``: whole-process timings, start-up included: training (each fold's run when ``cv``
+  ran too), ``python predict.py`` on the corpus and on one song; medians of ``--repeats``.
+- ``long``: one very long song (``benchmarks.long_songs.run_long_songs``).
+- ``load``: the HTTP service under load (``benchmarks.load.run_load``).
+- ``losses`` (not in the default set): each loss family with the default model, on the
+  corpus's own train/val split, mean ± std over ``--seeds``: a single split, scored on val.
+
+Then ``benchmarks.report`` renders the JSON into ``<out>/bench.md``, ``docs/results.md`` and
+the README's generated block (not for ``--quick`` runs or with ``--no-publish``).
+``--quick`` is a smoke run (2 folds, 2 epochs, 100 songs, one repeat), written to
+``bench-results/quick/`` by default.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
 import json
 import logging
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks import cv
+from benchmarks.cv import REPO, CVSettings
+from lyricseg.utils.errors import LyricsegError
+
 CORPUS = Path(os.environ.get("LYRICSEG_CORPUS_DIR", REPO.parent / "shared" / "data" / "lyrics"))
-LOSSES = ["cross_entropy", "boundary_aware", "focal", "tversky", "boundary", "compound"]
-QUALITY_KEYS = ["macro_f1", "boundary_f1", "boundary_f1_tol1", "window_diff", "pk", "ece"]
+PARTS = ("cv", "speed", "long", "load", "losses")
+DEFAULT_PARTS = "cv,speed,long,load"
+LOSSES = ("cross_entropy", "boundary_aware", "focal", "tversky", "boundary", "compound")
 log = logging.getLogger("benchmarks")
 
 
@@ -36,13 +58,11 @@ def machine() -> dict[str, Any]:
     import torch
 
     cpu = platform.processor() or "unknown"
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
         "cpu": cpu,
@@ -55,229 +75,327 @@ def machine() -> dict[str, Any]:
     }
 
 
-def train_run(overrides: list[str], log_dir: Path) -> dict[str, Any]:
-    """Run ``train.py`` in a subprocess; return its ``summary.json``."""
-    run_dir = log_dir / f"run-{time.time_ns()}"
-    cmd = [
-        sys.executable,
-        str(REPO / "train.py"),
-        f"data.data_dir={CORPUS}",
-        f"hydra.run.dir={run_dir}",
-        f"paths.log_dir={log_dir}",
-        "callbacks.progress_bar=null",
-        "+trainer.enable_progress_bar=false",
-        "test=false",
-        *overrides,
-    ]
-    log.info("train %s", " ".join(overrides))
-    start = time.perf_counter()
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if result.returncode != 0:
-        raise RuntimeError(f"training failed ({' '.join(overrides)}):\n{result.stderr[-2000:]}")
-    summary = json.loads((run_dir / "summary.json").read_text())
-    summary["wall_s"] = wall
-    summary["run_dir"] = str(run_dir)
-    return summary
+def revision() -> str:
+    """The git revision of the working tree, ``+dirty`` when it has uncommitted changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    rev = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return rev + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def _median_time(fn, repeats: int) -> tuple[float, list[float]]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
+def _median_runs(fn: Callable[[], float], repeats: int) -> dict[str, Any]:
+    runs = [fn() for _ in range(repeats)]
+    return {"median_s": statistics.median(runs), "runs_s": runs}
 
 
-def speed(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
-    """The speed figures (medians over repeats)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
+class Bench:
+    """One invocation: its settings, scratch folder and what parts hand to later parts."""
 
-    from lyricseg.data import Song, read_jsonl
-    from lyricseg.data.featurize import featurize_songs
-    from lyricseg.predict import Predictor
+    def __init__(self, args: argparse.Namespace, work: Path):
+        self.args = args
+        self.work = work
+        self.songs = cv.read_corpus(args.corpus)
+        self.corpus_songs = len(self.songs)
+        if args.sample is not None and args.sample < len(self.songs):
+            idx = sorted(random.Random(args.seed).sample(range(len(self.songs)), args.sample))
+            self.songs = [self.songs[i] for i in idx]
+        self.train_runs: list[dict[str, Any]] = []  # lyrics_best trainings (wall times)
+        self._ckpt: str | None = str(args.ckpt) if args.ckpt else None
 
-    songs = [*read_jsonl(CORPUS / "train.jsonl"), *read_jsonl(CORPUS / "val.jsonl")]
-    if (CORPUS / "test.jsonl").exists():
-        songs += read_jsonl(CORPUS / "test.jsonl")
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=["experiment=lyrics_best", f"data.data_dir={CORPUS}"])
-    extractor = instantiate(cfg.features)
-    workers = int(cfg.data.featurize_workers)
-    featurize_s, featurize_all = _median_time(
-        lambda: featurize_songs(songs, extractor, workers=workers), args.repeats
-    )
+    @property
+    def base_overrides(self) -> list[str]:
+        """``--epochs`` and ``--override``: for every training run of this bench."""
+        epochs = [f"trainer.max_epochs={self.args.epochs}"] if self.args.epochs else []
+        return [*epochs, *self.args.override]
 
-    fits = [train_run(["experiment=lyrics_best", f"seed={s}"], log_dir) for s in args.seeds[:1]]
-    to_best = [f["metrics"]["time/to_best_s"] for f in fits]
-    fit = [f["metrics"]["time/fit_s"] for f in fits]
-    ckpt = fits[0]["best_checkpoint"]
+    @property
+    def overrides(self) -> list[str]:
+        """:attr:`base_overrides` plus the extra corpora, for runs outside the folds."""
+        extra = [cv.extra_dirs_override(self.args.extra)] if self.args.extra else []
+        return [*self.base_overrides, *extra]
 
-    predictor = Predictor.from_checkpoint(ckpt)
-    val = read_jsonl(CORPUS / "val.jsonl")
-    predictor.predict(val[:8])  # warm-up
-    batch_s, _ = _median_time(lambda: predictor.predict(val, workers=workers), args.repeats)
+    def checkpoint(self) -> str:
+        """A ``lyrics_best`` model: ``--ckpt``, a fold's model, or one trained here."""
+        if self._ckpt is None:
+            log.info("training experiment=lyrics_best on %s for the speed parts", self.args.corpus)
+            summary = cv.train_process(
+                [
+                    "experiment=lyrics_best",
+                    f"data.data_dir={self.args.corpus}",
+                    f"seed={self.args.train_seed}",
+                    *self.overrides,
+                ],
+                self.work / "speed-train",
+                self.work,
+            )
+            self.train_runs.append(summary)
+            self._ckpt = summary["best_checkpoint"]
+        return self._ckpt
 
-    long_song = Song(id="long", lines=tuple(line for s in val for line in s.lines)[:2000])
-    long_s, _ = _median_time(lambda: predictor.predict([long_song]), args.repeats)
+    # -- parts -------------------------------------------------------------------------
+    def part_cv(self) -> dict[str, Any]:
+        """Cross-validated quality of ``--recipes``."""
+        settings = CVSettings(
+            folds=self.args.folds,
+            seed=self.args.seed,
+            train_seed=self.args.train_seed,
+            val_fraction=self.args.val_fraction,
+            extra_dirs=list(self.args.extra),
+            overrides=self.base_overrides,
+            jobs=self.args.jobs,
+            threads=self.args.threads,
+        )
+        keep = self.args.out / "cv"
+        keep.mkdir(parents=True, exist_ok=True)
+        result = cv.run_cv(self.songs, self.args.recipes, settings, self.work / "cv", keep)
+        sampled = len(self.songs) < self.corpus_songs
+        result["protocol"].update(
+            corpus=str(self.args.corpus),
+            corpus_songs=self.corpus_songs,
+            sample=len(self.songs) if sampled else None,
+        )
+        for name, recipe in result["recipes"].items():
+            for fold in recipe["folds"]:
+                ckpt = fold.pop("checkpoint", None)
+                if name == "lyrics_best":
+                    self._ckpt = self._ckpt or ckpt
+                    if self.args.jobs == 1:  # concurrent runs' wall times are no speed figure
+                        self.train_runs.append({"wall_s": fold["train_wall_s"], **fold})
+        return result
 
-    with tempfile.TemporaryDirectory() as tmp:
-        song_txt = Path(tmp) / "song.txt"
-        song_txt.write_text("\n".join(val[0].lines) + "\n")
+    def part_speed(self) -> dict[str, Any]:
+        """Whole-process timings, start-up included (medians of ``--repeats``)."""
+        ckpt = self.checkpoint()
+        corpus_file = self.work / "speed" / "corpus.jsonl"
+        cv.write_jsonl(corpus_file, self.songs)
+        one_song = self.work / "speed" / "song.txt"
+        one_song.write_text("\n".join(self.songs[0].lines) + "\n", encoding="utf-8")
+        out = self.work / "speed" / "out.jsonl"
+        repeats = self.args.repeats
+
+        predict_corpus = _median_runs(lambda: cv.predict_process(ckpt, corpus_file, out), repeats)
         cmd = [
             sys.executable,
             str(REPO / "predict.py"),
             f"ckpt={ckpt}",
-            f"input={song_txt}",
-            f"hydra.run.dir={tmp}/run",
+            f"input={one_song}",
+            f"hydra.run.dir={self.work / 'speed' / 'one'}",
         ]
-        cold_s, _ = _median_time(
-            lambda: subprocess.run(cmd, cwd=REPO, capture_output=True, check=True), args.repeats
-        )
-    return {
-        "featurize_songs": len(songs),
-        "featurize_s": featurize_s,
-        "featurize_runs_s": featurize_all,
-        "featurize_workers": workers,
-        "train_to_best_s": statistics.median(to_best),
-        "train_fit_s": statistics.median(fit),
-        "predict_songs_per_s": len(val) / batch_s,
-        "predict_cold_one_song_s": cold_s,
-        "predict_2000_lines_s": long_s,
-        "checkpoint": ckpt,
-    }
 
+        def cold_one() -> float:
+            start = time.perf_counter()
+            subprocess.run(cmd, cwd=REPO, capture_output=True, check=True)
+            return time.perf_counter() - start
 
-def repeated_line_rule() -> dict[str, float]:
-    """Val metrics of the rule "a line whose normalized text occurs twice is chorus"."""
-    from lyricseg.data import read_jsonl
-    from lyricseg.features import SongText
-    from lyricseg.metrics import evaluate_songs
-
-    val = read_jsonl(CORPUS / "val.jsonl")
-    preds, probs = [], []
-    for song in val:
-        norm = SongText.from_lines(song.lines).norm
-        labels = [int(norm.count(line) > 1) for line in norm]
-        preds.append(labels)
-        probs.append([float(x) for x in labels])
-    return evaluate_songs(preds, [list(s.labels) for s in val], probs)
-
-
-def _aggregate(summaries: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"n": len(summaries)}
-    for key in QUALITY_KEYS:
-        values = [s["best_val"][key] for s in summaries]
-        out[key] = (statistics.mean(values), statistics.pstdev(values))
-    cal = [s["calibration"] for s in summaries if s.get("calibration")]
-    if cal:
-        after = [c["after_cross_fitted"]["ece"] for c in cal if c.get("after_cross_fitted")]
-        if after:
-            out["ece_calibrated"] = (statistics.mean(after), statistics.pstdev(after))
-    out["to_best_s"] = statistics.median(s["metrics"]["time/to_best_s"] for s in summaries)
-    return out
-
-
-def quality(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
-    """Val quality for each loss family and for the recommended recipe, over seeds."""
-    rows: dict[str, Any] = {"repeated-line rule": repeated_line_rule()}
-    recipes = [
-        (f"loss={loss}", ["data=lyrics", f"loss={loss}", *args.extra]) for loss in args.losses
-    ]
-    recipes.append(("experiment=lyrics_best", ["experiment=lyrics_best"]))
-    for name, overrides in recipes:
-        runs = [train_run([*overrides, f"seed={s}"], log_dir) for s in args.seeds]
-        rows[name] = _aggregate(runs)
-    return rows
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, tuple | list):
-        return f"{value[0]:.3f} ± {value[1]:.3f}"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def to_markdown(results: dict[str, Any]) -> str:
-    """Render the results as Markdown tables."""
-    lines = ["# lyricseg benchmark", ""]
-    if "quality" in results:
-        lines += [
-            f"## Quality on val (best checkpoint; mean ± std over seeds {results['seeds']})",
-            "",
-            "| run | " + " | ".join(QUALITY_KEYS) + " | ECE calibrated (cross-fitted) |",
-            "|---" * (len(QUALITY_KEYS) + 2) + "|",
+        rows = [
+            {
+                "key": "predict_corpus",
+                "what": f"`python predict.py` on the corpus ({len(self.songs)} songs)",
+                **predict_corpus,
+                "songs": len(self.songs),
+                "songs_per_s": len(self.songs) / predict_corpus["median_s"],
+            },
+            {
+                "key": "predict_one_cold",
+                "what": "`python predict.py` on one song (.txt), fresh process",
+                **_median_runs(cold_one, repeats),
+            },
         ]
-        for name, row in results["quality"].items():
-            cal = _fmt(row["ece_calibrated"]) if "ece_calibrated" in row else "—"
-            cells = [_fmt(row[k]) for k in QUALITY_KEYS]
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {cal} |")
-        lines.append("")
-    if "speed" in results:
-        s = results["speed"]
-        lines += [
-            f"## Speed (medians of {results['repeats']} repeats)",
-            "",
-            "| what | figure |",
-            "|---|---|",
-            f"| featurize {s['featurize_songs']} songs ({s['featurize_workers']} processes) "
-            f"| {s['featurize_s']:.2f} s |",
-            f"| `experiment=lyrics_best` to its best checkpoint | {s['train_to_best_s']:.0f} s "
-            f"(whole fit with early stopping: {s['train_fit_s']:.0f} s) |",
-            "| warm batch prediction, features included "
-            f"| {s['predict_songs_per_s']:.0f} songs/s |",
-            f"| `predict.py` on one song, cold | {s['predict_cold_one_song_s']:.2f} s |",
-            f"| one 2,000-line song | {s['predict_2000_lines_s']:.2f} s |",
-            "",
-        ]
-    m = results["machine"]
-    lines += [
-        "## Machine",
-        "",
-        f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, GPU: {m['gpu'] or 'none'}; "
-        f"Python {m['python']}, torch {m['torch']}; {m['platform']}.",
-        "",
-        f"Command: `{results['command']}`",
-        "",
-    ]
-    return "\n".join(lines)
+        if self.train_runs:
+            walls = [r["wall_s"] for r in self.train_runs]
+            best = [r["to_best_s"] for r in self.train_runs if r.get("to_best_s") is not None]
+            where = (
+                "one fold's inner train/val"
+                if "fold" in self.train_runs[0]
+                else "the corpus's train/val split"
+            )
+            rows.append(
+                {
+                    "key": "train_lyrics_best",
+                    "what": f"`python train.py experiment=lyrics_best` on {where}",
+                    "median_s": statistics.median(walls),
+                    "runs_s": walls,
+                    "to_best_median_s": statistics.median(best) if best else None,
+                }
+            )
+        return {"repeats": repeats, "whole_process": True, "rows": rows}
+
+    def part_long(self) -> dict[str, Any]:
+        """One very long song (``benchmarks.long_songs``)."""
+        from benchmarks.long_songs import run_long_songs
+
+        rows = run_long_songs(self.checkpoint(), tuple(self.args.lengths), self.args.repeats)
+        return {"repeats": self.args.repeats, "rows": rows}
+
+    def part_load(self) -> dict[str, Any]:
+        """The HTTP service under load (``benchmarks.load``)."""
+        from benchmarks.load import run_load
+
+        ckpt = self.checkpoint()
+        rows = [run_load(ckpt, self.args.load_n, c) for c in self.args.concurrency]
+        return {"rows": rows}
+
+    def part_losses(self) -> dict[str, Any]:
+        """Each loss family on the corpus's own train/val split (single split, val scores)."""
+        rows = {}
+        for loss in self.args.losses:
+            runs = []
+            for seed in self.args.seeds:
+                run_dir = self.work / "losses" / f"{loss}-{seed}"
+                overrides = ["data=lyrics", f"loss={loss}", f"data.data_dir={self.args.corpus}"]
+                summary = cv.train_process(
+                    [*overrides, f"seed={seed}", *self.overrides], run_dir, self.work
+                )
+                runs.append(summary)
+            values = {k: [r["best_val"][k] for r in runs] for k in cv.FOLD_KEYS}
+            rows[f"loss={loss}"] = {
+                "mean": {k: statistics.mean(v) for k, v in values.items()},
+                "std": {k: statistics.pstdev(v) for k, v in values.items()},
+                "epochs": [r["epochs"] for r in runs],
+            }
+        return {"protocol": "single split (val)", "seeds": self.args.seeds, "rows": rows}
+
+
+def read_bench(path: Path) -> dict[str, Any]:
+    """An existing ``bench.json`` (its parts are kept unless rerun), or an empty one."""
+    if path.is_file():
+        try:
+            bench = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(bench, dict) and isinstance(bench.get("parts"), dict):
+                return bench
+        except json.JSONDecodeError:
+            pass
+        log.warning("%s is not a bench file; starting a new one", path)
+    return {"version": 1, "parts": {}}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--parts", default=DEFAULT_PARTS, help=f"comma-separated, of {','.join(PARTS)}")
+    add("--folds", type=int, default=None, help="cross-validation folds (5; --quick: 2)")
+    add("--recipes", default=",".join(cv.RECIPES), help="comma-separated, of the cv recipes")
+    add("--extra", type=Path, nargs="+", default=[], metavar="DIR", help="extra corpora")
+    add("--quick", action="store_true", help="smoke run: 2 folds, 2 epochs, 100 songs")
+    add("--corpus", type=Path, default=CORPUS, help="main corpus folder (train/val.jsonl)")
+    add("--sample", type=int, default=None, help="use a seeded sample of this many songs")
+    add("--epochs", type=int, default=None, help="trainer.max_epochs of every training")
+    add("--override", action="append", default=[], help="a train.py override (repeatable)")
+    add("--jobs", type=int, default=1, help="folds trained at the same time")
+    add("--threads", type=int, default=None, help="OMP_NUM_THREADS of every child process")
+    add("--seed", type=int, default=0, help="seed of folds, inner splits and sample")
+    add("--train-seed", type=int, default=1, help="seed= of every training run")
+    add("--val-fraction", type=float, default=0.15, help="inner val share of a fold's songs")
+    add("--repeats", type=int, default=None, help="runs per speed figure (3; --quick: 1)")
+    add("--ckpt", type=Path, default=None, help="model for speed/long/load (else trained)")
+    add("--lengths", default="2000,5000", help="long-song lengths in lines")
+    add("--load-n", type=int, default=500, help="requests per load level")
+    add("--concurrency", default="1,8", help="load client counts")
+    add("--losses", default=",".join(LOSSES), help="loss families of the losses part")
+    add("--seeds", default="1,2,3", help="seeds of the losses part")
+    add("--out", type=Path, default=None, help="bench-results (--quick: bench-results/quick)")
+    add("--no-publish", action="store_true", help="do not write docs/results.md and README")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.folds = args.folds or (2 if quick else 5)
+    args.repeats = args.repeats or (1 if quick else 3)
+    args.epochs = args.epochs or (2 if quick else None)
+    if quick and args.sample is None:
+        args.sample = 100
+    if quick and args.lengths == "2000,5000":
+        args.lengths = "500"
+    if quick and args.load_n == 500:
+        args.load_n = 20
+    args.out = args.out or REPO / ("bench-results/quick" if quick else "bench-results")
+    args.parts = [p for p in args.parts.split(",") if p]
+    args.recipes = [r for r in args.recipes.split(",") if r]
+    args.lengths = [int(x) for x in args.lengths.split(",") if x]
+    args.concurrency = [int(x) for x in args.concurrency.split(",") if x]
+    args.losses = [x for x in args.losses.split(",") if x]
+    args.seeds = [int(x) for x in args.seeds.split(",") if x]
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
+    unknown = set(args.recipes) - set(cv.RECIPES)
+    if unknown:
+        parser.error(f"unknown recipes {sorted(unknown)}; choose from {','.join(cv.RECIPES)}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmarks and write ``bench-results/``."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--parts", default="speed,quality")
-    parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--losses", default=",".join(LOSSES))
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--extra", default="", help="extra overrides for loss runs, comma-sep")
-    parser.add_argument("--out", type=Path, default=REPO / "bench-results")
-    args = parser.parse_args(argv)
-    args.seeds = [int(s) for s in args.seeds.split(",") if s]
-    args.losses = [x for x in args.losses.split(",") if x]
-    args.extra = [x for x in args.extra.split(",") if x]
+    """Run the parts, merge them into ``<out>/bench.json`` and render the results."""
+    from benchmarks import report
+    from lyricseg.utils.io import atomic_write_json
+
+    args = parse_args(argv)
+    if args.threads is not None:  # every child process: train, predict, long songs, server
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
-    if not (CORPUS / "train.jsonl").exists():
-        print(f"error: corpus not found at {CORPUS} (set LYRICSEG_CORPUS_DIR)", file=sys.stderr)
-        return 2
-    parts = set(args.parts.split(","))
-    results: dict[str, Any] = {
+    for folder in [args.corpus, *args.extra]:
+        if not (folder / "train.jsonl").is_file():
+            print(
+                f"error: {folder}/train.jsonl not found (corpus: --corpus or "
+                "LYRICSEG_CORPUS_DIR; extra corpora: --extra)",
+                file=sys.stderr,
+            )
+            return 2
+    bench_file = args.out / "bench.json"
+    bench = read_bench(bench_file)
+    meta_base = {
+        "command": "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": machine(),
-        "seeds": args.seeds,
-        "repeats": args.repeats,
-        "command": "python -m benchmarks.run " + " ".join(argv or sys.argv[1:]),
+        "revision": revision(),
+        "quick": args.quick,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
     }
+    failed = []
     with tempfile.TemporaryDirectory(prefix="lyricseg-bench-") as tmp:
-        if "speed" in parts:
-            results["speed"] = speed(args, Path(tmp))
-        if "quality" in parts:
-            results["quality"] = quality(args, Path(tmp))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench.json").write_text(json.dumps(results, indent=2, default=str))
-    markdown = to_markdown(results)
-    (args.out / "bench.md").write_text(markdown)
-    print(markdown)
+        try:
+            runner = Bench(args, Path(tmp))
+        except LyricsegError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        for part in args.parts:
+            log.info("== part %s", part)
+            started = time.perf_counter()
+            load_before = os.getloadavg()[0]
+            date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            try:
+                result = getattr(runner, f"part_{part}")()
+            except ImportError as err:
+                result = {"error": f"part '{part}' is not available: {err}"}
+            except Exception as err:  # recorded; the other parts still run
+                log.exception("part %s failed", part)
+                result = {"error": f"{type(err).__name__}: {err}"}
+            if "error" in result:
+                failed.append(part)
+            result["meta"] = {
+                **meta_base,
+                "date": date,
+                "wall_s": time.perf_counter() - started,
+                # other work on the machine slows every figure: say how busy it was
+                "load_avg": [load_before, os.getloadavg()[0]],
+            }
+            bench["parts"][part] = result
+            atomic_write_json(bench_file, bench)  # every finished part is kept
+    log.info("wrote %s", bench_file)
+    (args.out / "bench.md").write_text(report.render(bench, full=True), encoding="utf-8")
+    if not args.quick and not args.no_publish:
+        try:
+            report.publish(bench, report.DOCS, report.README)
+        except LyricsegError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    if failed:
+        print(f"error: parts failed: {', '.join(failed)} (see {bench_file})", file=sys.stderr)
+        return 1
     return 0
 
 

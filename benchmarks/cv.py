@@ -1,0 +1,405 @@
+"""Cross-validated quality of the headline recipes, by whole-process train and predict runs.
+
+The main corpus's songs (train + val) are dealt into ``k`` folds by song, near-duplicate
+groups kept whole (:func:`lyricseg.data.folds.assign_folds`). For each fold, the other
+folds' songs are split into an inner train and val (:func:`~lyricseg.data.folds.inner_split`)
+and written as a data folder; each recipe trains on it in its own ``python train.py``
+process (the inner val picks the best epoch, stops training and fits the calibrator), then
+``python predict.py`` tags the held-out fold with ``checkpoints/best.ckpt``. The held-out
+songs are never seen by training, epoch selection or calibration. Extra corpora
+(``data.extra_dirs``) join every fold's training part and are never scored here.
+
+Out-of-fold predictions are pooled over all songs and scored once with
+:func:`lyricseg.metrics.evaluate_songs`; each fold is also scored alone, for mean ± std over
+folds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lyricseg.data import Song, read_jsonl, write_jsonl
+from lyricseg.data.audit import near_duplicate_pairs
+from lyricseg.data.folds import assign_folds, inner_split, near_duplicate_groups
+from lyricseg.utils.errors import LyricsegError
+
+REPO = Path(__file__).resolve().parents[1]
+#: Metrics summarized over folds (all :func:`evaluate_songs` keys are kept in the JSON).
+FOLD_KEYS = ("macro_f1", "boundary_f1", "boundary_f1_tol1", "window_diff", "pk", "ece")
+log = logging.getLogger("benchmarks.cv")
+
+
+def repeated_line_rule(songs: Sequence[Song]) -> list[dict[str, Any]]:
+    """Tag a line chorus when its normalized text occurs more than once in the song."""
+    from lyricseg.features import SongText
+
+    records = []
+    for song in songs:
+        norm = SongText.from_lines(song.lines).norm
+        labels = [int(norm.count(line) > 1) for line in norm]
+        records.append({"id": song.id, "labels": labels, "probs": [float(x) for x in labels]})
+    return records
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A way of tagging songs that the bench scores.
+
+    Attributes:
+        label: How tables name it.
+        overrides: ``train.py`` overrides of a trained recipe.
+        rule: For an untrained recipe, a function from songs to prediction records.
+    """
+
+    label: str
+    overrides: tuple[str, ...] = ()
+    rule: Callable[[Sequence[Song]], list[dict[str, Any]]] | None = None
+
+    @property
+    def probabilistic(self) -> bool:
+        """Whether its probabilities mean anything (a rule's are its 0/1 labels)."""
+        return self.rule is None
+
+
+RECIPES: dict[str, Recipe] = {
+    "lyrics_best": Recipe(
+        label="`experiment=lyrics_best` (recommended)", overrides=("experiment=lyrics_best",)
+    ),
+    "default": Recipe(
+        label="defaults, `data=lyrics` (bilstm, cross-entropy, argmax)", overrides=("data=lyrics",)
+    ),
+    "repeated_line": Recipe(
+        label='rule: "a line whose text occurs twice is chorus" (no training)',
+        rule=repeated_line_rule,
+    ),
+}
+
+
+@dataclass
+class CVSettings:
+    """What the cross-validation runs.
+
+    Attributes:
+        folds: Number of folds ``k``.
+        seed: Seed of the fold assignment and inner splits.
+        train_seed: ``seed=`` of every training run.
+        val_fraction: Share of a fold's training songs held out as its inner val.
+        threshold: Near-duplicate share that keeps songs together.
+        extra_dirs: Extra corpora added to every fold's training part.
+        overrides: Further ``train.py`` overrides for every trained recipe.
+        jobs: Folds run at the same time.
+        threads: ``OMP_NUM_THREADS`` of every train and predict process; None leaves it
+            unset with one job, and gives each of several jobs its share of the cores.
+    """
+
+    folds: int = 5
+    seed: int = 0
+    train_seed: int = 1
+    val_fraction: float = 0.15
+    threshold: float = 0.5
+    extra_dirs: list[Path] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+    jobs: int = 1
+    threads: int | None = None
+
+
+def thread_env(threads: int | None, jobs: int = 1) -> dict[str, str] | None:
+    """Environment of child processes: ``threads`` intra-op threads, or a share of the cores.
+
+    Returns:
+        None (inherit this environment) when ``threads`` is None and ``jobs`` is 1.
+    """
+    if threads is None and jobs <= 1:
+        return None
+    n = threads if threads is not None else max(1, (os.cpu_count() or 1) // jobs)
+    return {**os.environ, "OMP_NUM_THREADS": str(n)}
+
+
+def read_corpus(corpus: Path) -> list[Song]:
+    """The main corpus's labelled songs: ``train.jsonl`` then ``val.jsonl``."""
+    return [*read_jsonl(corpus / "train.jsonl"), *read_jsonl(corpus / "val.jsonl")]
+
+
+def train_process(
+    overrides: Sequence[str], run_dir: Path, work: Path, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``python train.py`` in its own process; return its ``summary.json`` and wall time.
+
+    Raises:
+        RuntimeError: When training fails (with the end of its stderr).
+    """
+    cmd = [
+        sys.executable,
+        str(REPO / "train.py"),
+        *overrides,
+        f"hydra.run.dir={run_dir}",
+        f"paths.log_dir={work / 'logs'}",
+        f"paths.cache_dir={work / 'cache'}",
+        "test=false",
+        "callbacks.progress_bar=null",
+        "+trainer.enable_progress_bar=false",
+    ]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"training failed (exit {done.returncode}): {' '.join(overrides)}\n"
+            f"{done.stderr[-3000:]}"
+        )
+    summary = json.loads((run_dir / "summary.json").read_text())
+    if not summary.get("best_checkpoint"):
+        raise RuntimeError(f"training wrote no best checkpoint: {' '.join(overrides)}")
+    return {**summary, "wall_s": wall}
+
+
+def predict_process(
+    ckpt: str | Path, songs_file: Path, output: Path, env: dict[str, str] | None = None
+) -> float:
+    """Run ``python predict.py`` on a JSONL file; return its wall time in seconds.
+
+    Raises:
+        RuntimeError: When prediction fails (with the end of its stderr).
+    """
+    cmd = [
+        sys.executable,
+        str(REPO / "predict.py"),
+        f"ckpt={ckpt}",
+        f"input={songs_file}",
+        f"output={output}",
+        f"hydra.run.dir={output.parent / 'predict-run'}",
+    ]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"predict.py failed (exit {done.returncode}) on {songs_file}\n{done.stderr[-3000:]}"
+        )
+    return time.perf_counter() - start
+
+
+def _read_records(path: Path, songs: Sequence[Song]) -> list[dict[str, Any]]:
+    """Prediction records of ``songs``, checked to be those songs in that order."""
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    ids = [r["id"] for r in records]
+    if ids != [s.id for s in songs] or any(
+        len(r["labels"]) != len(s) or len(r["probs"]) != len(s)
+        for r, s in zip(records, songs, strict=True)
+    ):
+        raise RuntimeError(f"{path}: the predictions do not match the held-out songs")
+    return records
+
+
+def _score(songs: Sequence[Song], records: Sequence[dict[str, Any]]) -> dict[str, float]:
+    from lyricseg.metrics import evaluate_songs
+
+    return evaluate_songs(
+        [r["labels"] for r in records],
+        [list(s.labels) for s in songs],
+        [r["probs"] for r in records],
+    )
+
+
+def _mean_std(rows: Sequence[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    mean = {k: statistics.mean(r[k] for r in rows) for k in FOLD_KEYS}
+    std = {k: statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0 for k in FOLD_KEYS}
+    return mean, std
+
+
+def extra_dirs_override(dirs: Sequence[Path]) -> str:
+    """The ``train.py`` override that adds extra corpora (quoted: paths may hold spaces)."""
+    return "data.extra_dirs=[" + ",".join(f"'{d}'" for d in dirs) + "]"
+
+
+def clean_extra_dirs(
+    extra_dirs: Sequence[Path], songs: Sequence[Song], work: Path, threshold: float
+) -> tuple[list[Path], dict[str, int]]:
+    """Extra corpora without the songs that are near-duplicates of a main-corpus song.
+
+    A folder with no such song is used as it is; otherwise a copy without them is written
+    under ``work`` (so no held-out song has a near-copy in any fold's training part).
+
+    Returns:
+        ``(folders to train with, {folder: songs left out})``.
+
+    Raises:
+        LyricsegError: For a folder without ``train.jsonl`` (and bad records, from the reader).
+    """
+    dirs, dropped = [], {}
+    for extra in extra_dirs:
+        if not (extra / "train.jsonl").is_file():
+            raise LyricsegError(f"extra corpus {extra} has no train.jsonl")
+        splits = {
+            name: read_jsonl(extra / f"{name}.jsonl")
+            for name in ("train", "val")
+            if (extra / f"{name}.jsonl").is_file()
+        }
+        flat = [s for split in splits.values() for s in split]
+        pairs = near_duplicate_pairs([*songs, *flat], threshold)
+        leaked = {j - len(songs) for i, j, _ in pairs if i < len(songs) <= j}
+        dropped[str(extra)] = len(leaked)
+        if not leaked:
+            dirs.append(extra)
+            continue
+        copy = work / "extra" / f"{len(dirs)}-{extra.name}"
+        n = 0
+        for name, split in splits.items():
+            kept = [s for k, s in enumerate(split, start=n) if k not in leaked]
+            n += len(split)
+            write_jsonl(copy / f"{name}.jsonl", kept)
+        log.warning(
+            "%s: %d songs are near-duplicates of main-corpus songs; left out", extra, len(leaked)
+        )
+        dirs.append(copy)
+    return dirs, dropped
+
+
+def run_cv(
+    songs: Sequence[Song],
+    recipes: Sequence[str],
+    settings: CVSettings,
+    work: Path,
+    keep: Path | None = None,
+) -> dict[str, Any]:
+    """Cross-validate ``recipes`` on ``songs`` (see the module docstring).
+
+    Args:
+        songs: The labelled songs.
+        recipes: Names from :data:`RECIPES`.
+        settings: Folds, seeds, extra corpora and overrides.
+        work: Scratch folder for fold data, runs and the feature cache.
+        keep: Where to write each recipe's out-of-fold predictions
+            (``<recipe>.oof.jsonl``), or None.
+
+    Returns:
+        ``protocol`` (what was run) and, per recipe, ``label``, ``probabilistic``,
+        ``pooled`` (out-of-fold metrics over all songs), ``fold_mean``/``fold_std``
+        (over folds) and ``folds`` (per-fold metrics and timings).
+    """
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown:
+        raise LyricsegError(f"unknown recipes {unknown}; known: {sorted(RECIPES)}")
+    songs = list(songs)
+    folds = assign_folds(songs, settings.folds, settings.seed, settings.threshold)
+    groups = near_duplicate_groups(songs, settings.threshold)
+    extra_dirs, extra_dropped = clean_extra_dirs(
+        settings.extra_dirs, songs, work, settings.threshold
+    )
+    extra = [extra_dirs_override(extra_dirs)] if extra_dirs else []
+
+    env = thread_env(settings.threads, settings.jobs)
+
+    def run_fold(fold: int) -> tuple[dict[str, int], dict[str, Any]]:
+        held = [i for i, f in enumerate(folds) if f == fold]
+        outer = [i for i, f in enumerate(folds) if f != fold]
+        train_idx, val_idx = inner_split(
+            outer, songs, settings.val_fraction, settings.seed + fold, settings.threshold
+        )
+        size = {"train": len(train_idx), "val": len(val_idx), "heldout": len(held)}
+        fold_dir = work / f"fold-{fold}"
+        write_jsonl(fold_dir / "data" / "train.jsonl", [songs[i] for i in train_idx])
+        write_jsonl(fold_dir / "data" / "val.jsonl", [songs[i] for i in val_idx])
+        heldout_file = fold_dir / "heldout.jsonl"
+        held_songs = [songs[i] for i in held]
+        write_jsonl(heldout_file, held_songs)
+        done: dict[str, Any] = {}
+        for name in recipes:
+            recipe = RECIPES[name]
+            log.info("fold %d/%d: %s", fold + 1, settings.folds, name)
+            timing: dict[str, Any] = {}
+            if recipe.rule is not None:
+                records = recipe.rule(held_songs)
+            else:
+                run_dir = fold_dir / name
+                overrides = [
+                    *recipe.overrides,
+                    f"data.data_dir={fold_dir / 'data'}",
+                    f"seed={settings.train_seed}",
+                    *extra,
+                    *settings.overrides,
+                ]
+                summary = train_process(overrides, run_dir, work, env)
+                output = run_dir / "heldout.predictions.jsonl"
+                ckpt = summary["best_checkpoint"]
+                predict_s = predict_process(ckpt, heldout_file, output, env)
+                records = _read_records(output, held_songs)
+                timing = {
+                    "train_wall_s": summary["wall_s"],
+                    "to_best_s": summary["metrics"].get("time/to_best_s"),
+                    "fit_s": summary["metrics"].get("time/fit_s"),
+                    "epochs": summary["epochs"],
+                    "inner_val": summary.get("best_val"),
+                    "predict_wall_s": predict_s,
+                    "checkpoint": ckpt,  # a scratch path, for later parts of the same run
+                }
+            entry = {"fold": fold, **size, "metrics": _score(held_songs, records), **timing}
+            oof = {
+                i: {
+                    "id": r["id"],
+                    "fold": fold,
+                    "gold": list(songs[i].labels),
+                    "labels": r["labels"],
+                    "probs": r["probs"],
+                }
+                for i, r in zip(held, records, strict=True)
+            }
+            done[name] = (entry, oof)
+        return size, done
+
+    with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
+        fold_results = list(pool.map(run_fold, range(settings.folds)))
+    sizes = [size for size, _ in fold_results]
+    per_fold = {name: [done[name][0] for _, done in fold_results] for name in recipes}
+    oof_by_song = {name: {} for name in recipes}
+    for _, done in fold_results:
+        for name in recipes:
+            oof_by_song[name].update(done[name][1])
+
+    results: dict[str, Any] = {
+        "protocol": {
+            "songs": len(songs),
+            "folds": settings.folds,
+            "fold_sizes": sizes,
+            "seed": settings.seed,
+            "train_seed": settings.train_seed,
+            "val_fraction": settings.val_fraction,
+            "near_duplicate_threshold": settings.threshold,
+            "songs_with_near_duplicates": sum(len(g) for g in groups if len(g) > 1),
+            "extra_dirs": [str(d) for d in settings.extra_dirs],
+            "extra_left_out": extra_dropped,
+            "overrides": settings.overrides,
+            "jobs": settings.jobs,
+            "threads": settings.threads,
+        },
+        "recipes": {},
+    }
+    for name in recipes:
+        records = [oof_by_song[name][i] for i in range(len(songs))]
+        mean, std = _mean_std([f["metrics"] for f in per_fold[name]])
+        results["recipes"][name] = {
+            "label": RECIPES[name].label,
+            "overrides": list(RECIPES[name].overrides),
+            "probabilistic": RECIPES[name].probabilistic,
+            "pooled": _score(songs, records),
+            "fold_mean": mean,
+            "fold_std": std,
+            "folds": per_fold[name],
+        }
+        if keep is not None:
+            from lyricseg.utils.io import atomic_write
+
+            with atomic_write(keep / f"{name}.oof.jsonl") as handle:
+                for record in records:
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return results

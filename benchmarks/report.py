@@ -1,0 +1,372 @@
+"""Render ``bench-results/bench.json`` as Markdown: ``docs/results.md`` and the README block.
+
+    python -m benchmarks.report [--bench bench-results/bench.json] [--docs docs/results.md]
+                                [--readme README.md] [--no-readme]
+
+Every figure comes from the JSON, with the command, date, machine and git revision that
+produced it. ``docs/results.md`` is generated whole; in the README only the text between
+``<!-- bench:start -->`` and ``<!-- bench:end -->`` is replaced. Figures quoted from
+elsewhere (:data:`QUOTED`) go to a table of their own, with their source and protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from lyricseg.utils.errors import LyricsegError
+from lyricseg.utils.io import atomic_write
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench-results" / "bench.json"
+DOCS = REPO / "docs" / "results.md"
+README = REPO / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+#: Quality columns: (key, heading); for the last three lower is better.
+COLUMNS = (
+    ("macro_f1", "macro F1"),
+    ("boundary_f1", "boundary F1"),
+    ("boundary_f1_tol1", "boundary F1 ±1"),
+    ("window_diff", "WindowDiff ↓"),
+    ("pk", "Pk ↓"),
+    ("ece", "ECE ↓"),
+)
+
+#: Figures measured elsewhere, under another protocol: never comparable with the tables above.
+QUOTED = (
+    {
+        "what": "earlier system (60 SSM features, 25 epochs)",
+        "source": "the earlier system's own report: its single validation split, which also "
+        "chose its epoch; not re-run here",
+        "metrics": {
+            "macro_f1": 0.795,
+            "boundary_f1": 0.514,
+            "boundary_f1_tol1": 0.682,
+            "window_diff": 0.315,
+            "pk": 0.302,
+        },
+    },
+)
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _secs(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2f} s" if value < 10 else f"{value:.0f} s"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def _provenance(meta: dict[str, Any]) -> str:
+    m = meta["machine"]
+    gpu = f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU"
+    return (
+        f"`{meta['command']}` — {meta['date']}, revision `{meta['revision']}`; "
+        f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB{gpu}; "
+        f"Python {m['python']}, torch {m['torch']}"
+        + (f", OMP_NUM_THREADS={meta['omp_num_threads']}" if meta.get("omp_num_threads") else "")
+        + f"; part took {_secs(meta.get('wall_s'))}"
+        + (
+            f", load average {meta['load_avg'][0]:.1f} → {meta['load_avg'][1]:.1f}."
+            if meta.get("load_avg")
+            else "."
+        )
+    )
+
+
+def _quality_cells(metrics: dict[str, Any], probabilistic: bool, std: dict | None = None):
+    cells = []
+    for key, _ in COLUMNS:
+        if key == "ece" and not probabilistic:
+            cells.append("—")
+        elif std is None:
+            cells.append(_num(metrics.get(key)))
+        else:
+            cells.append(f"{_num(metrics.get(key))} ± {_num(std.get(key))}")
+    return cells
+
+
+def render_cv(part: dict[str, Any], full: bool) -> list[str]:
+    """The cross-validation tables: pooled out-of-fold, and mean ± std over folds."""
+    p = part["protocol"]
+    extra = ", ".join(f"`{d}`" for d in p["extra_dirs"]) or "none"
+    sample = f" (a seeded sample of {p['sample']} of them)" if p.get("sample") else ""
+    out = [
+        f"### Cross-validated quality: {p['folds']} folds over {p['songs']} songs",
+        "",
+        f"The main corpus's train + val songs{sample} are dealt into {p['folds']} folds by song; "
+        f"near-duplicate songs (≥ {p['near_duplicate_threshold']:.0%} of the shorter song's "
+        f"lines in the other; {p['songs_with_near_duplicates']} songs) stay in one fold. "
+        "Each fold's model trains in its own process on the other folds, split "
+        f"{1 - p['val_fraction']:.0%} / {p['val_fraction']:.0%} into inner train and inner "
+        "val (the inner val alone picks the best epoch, stops training and fits the "
+        "calibrator), then `predict.py` tags the held-out fold, which nothing else has seen. "
+        f"Extra training corpora: {extra}."
+        + (f" Folds ran {p['jobs']} at a time." if p.get("jobs", 1) > 1 else ""),
+        "",
+        "Out-of-fold predictions pooled over all songs, scored once:",
+        "",
+    ]
+    recipes = part["recipes"]
+    head = ["recipe", *(h for _, h in COLUMNS)]
+    out += _table(
+        head,
+        [[r["label"], *_quality_cells(r["pooled"], r["probabilistic"])] for r in recipes.values()],
+    )
+    out += ["", f"Each fold scored alone, mean ± std over the {p['folds']} folds:", ""]
+    out += _table(
+        head,
+        [
+            [r["label"], *_quality_cells(r["fold_mean"], r["probabilistic"], r["fold_std"])]
+            for r in recipes.values()
+        ],
+    )
+    if full:
+        for r in recipes.values():
+            out += ["", f"Folds of {r['label']}:", ""]
+            rows = []
+            for f in r["folds"]:
+                m = f["metrics"]
+                rows.append(
+                    [
+                        str(f["fold"]),
+                        f"{f['train']} / {f['val']} / {f['heldout']}",
+                        _num(m["macro_f1"]),
+                        _num(m["boundary_f1"]),
+                        _num(m["window_diff"]),
+                        str(f.get("epochs", "—")),
+                        _secs(f.get("train_wall_s")),
+                    ]
+                )
+            out += _table(
+                [
+                    "fold",
+                    "train / val / held-out songs",
+                    "macro F1",
+                    "boundary F1",
+                    "WindowDiff",
+                    "epochs",
+                    "train wall",
+                ],
+                rows,
+            )
+    return out
+
+
+def render_speed(part: dict[str, Any], full: bool) -> list[str]:
+    """Whole-process timings."""
+    out = [
+        f"### Speed (whole processes, start-up included; medians of {part['repeats']} runs)",
+        "",
+    ]
+    rows = []
+    for r in part["rows"]:
+        figure = _secs(r["median_s"])
+        if r.get("songs_per_s"):
+            figure += f" ({r['songs_per_s']:.0f} songs/s)"
+        if r.get("to_best_median_s") is not None:
+            figure += f"; best checkpoint written after {_secs(r['to_best_median_s'])}"
+        runs = ", ".join(_secs(x) for x in r["runs_s"])
+        rows.append([r["what"], figure, f"{len(r['runs_s'])}: {runs}"])
+    return out + _table(["what", "median", "runs"], rows)
+
+
+def render_long(part: dict[str, Any], full: bool) -> list[str]:
+    """One very long song per length."""
+    rows = [
+        [
+            f"{r['lines']:,}",
+            _secs(r["seconds"]),
+            _secs(r["features_s"]),
+            f"{r['peak_rss_mb']:,.0f} MiB",
+            str(r["threads"]),
+        ]
+        for r in part["rows"]
+    ]
+    return [
+        f"### One long song (prediction in a fresh process per length; median of "
+        f"{part['repeats']})",
+        "",
+        *_table(["lines", "predict", "features alone", "peak RSS", "threads"], rows),
+    ]
+
+
+def render_load(part: dict[str, Any], full: bool) -> list[str]:
+    """The HTTP service under load."""
+    rows = [
+        [
+            str(r["concurrency"]),
+            str(r["requests"]),
+            str(r["errors"]),
+            _num(r["p50_ms"], 1),
+            _num(r["p95_ms"], 1),
+            _num(r["songs_per_s"], 1),
+            _num(r.get("load_avg"), 1),
+        ]
+        for r in part["rows"]
+    ]
+    lines = part["rows"][0]["lines"] if part["rows"] else "?"
+    return [
+        f"### HTTP service under load ({lines}-line song, `POST /v1/segment`)",
+        "",
+        *_table(["clients", "requests", "errors", "p50 ms", "p95 ms", "songs/s", "load avg"], rows),
+    ]
+
+
+def render_losses(part: dict[str, Any], full: bool) -> list[str]:
+    """Loss families on one split: not comparable with the cross-validated rows."""
+    rows = [
+        [f"`{name}`", *_quality_cells(r["mean"], True, r["std"])]
+        for name, r in part["rows"].items()
+    ]
+    return [
+        "### Loss families — single split (val)",
+        "",
+        "The default model with only the loss changed, trained on the corpus's own train split; "
+        "scored on its val split, which also chose the epoch and fitted the calibrator "
+        f"(optimistic; mean ± std over seeds {part['seeds']}). Compare rows with each other, "
+        "not with the cross-validated tables.",
+        "",
+        *_table(["loss", *(h for _, h in COLUMNS)], rows),
+    ]
+
+
+def render_quoted() -> list[str]:
+    """Figures quoted from elsewhere, with their source."""
+    keys = [k for k, _ in COLUMNS if any(k in q["metrics"] for q in QUOTED)]
+    head = ["quoted figures", *(h for k, h in COLUMNS if k in keys), "source and protocol"]
+    rows = [[q["what"], *(_num(q["metrics"].get(k)) for k in keys), q["source"]] for q in QUOTED]
+    return [
+        "### Quoted, not measured here",
+        "",
+        "Not comparable with the tables above: another protocol, data split and scorer.",
+        "",
+        *_table(head, rows),
+    ]
+
+
+RENDERERS = {
+    "cv": render_cv,
+    "speed": render_speed,
+    "long": render_long,
+    "load": render_load,
+    "losses": render_losses,
+}
+#: Parts the README block shows (docs/results.md shows all).
+README_PARTS = ("cv", "speed")
+
+
+def render(bench: dict[str, Any], full: bool = True) -> str:
+    """Markdown for a bench file: every part (``full``) or the README's selection."""
+    parts = bench.get("parts", {})
+    out: list[str] = []
+    if full:
+        out += [
+            "# Results",
+            "",
+            "<!-- Generated by `python -m benchmarks.report` from bench-results/bench.json. "
+            "Do not edit: rerun `make bench` or the report. -->",
+            "",
+        ]
+    if any(p.get("meta", {}).get("quick") for p in parts.values()):
+        out += ["**Quick run (`--quick`): a smoke check of the bench, not a result.**", ""]
+    names = [n for n in RENDERERS if n in parts and (full or n in README_PARTS)]
+    if not names:
+        out += ["No benchmark results yet: run `make bench`.", ""]
+    for name in names:
+        part = parts[name]
+        if "error" in part:
+            out += [f"### {name}", "", f"Not measured: {part['error']}", ""]
+        else:
+            out += [*RENDERERS[name](part, full), ""]
+        if "meta" in part:
+            out += [f"<sub>Measured by {_provenance(part['meta'])}</sub>", ""]
+    out += render_quoted()
+    if full:  # a page of its own: sections one level up
+        out = [line.replace("### ", "## ", 1) if line.startswith("### ") else line for line in out]
+    else:
+        out += [
+            "",
+            "Per-fold figures, long songs and the service under load: "
+            "[docs/results.md](docs/results.md).",
+        ]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def replace_block(text: str, block: str, name: str = "README.md") -> str:
+    """Replace what stands between the bench markers of ``text`` with ``block``.
+
+    Raises:
+        LyricsegError: When a marker is missing, repeated or out of order.
+    """
+    starts, ends = text.count(START), text.count(END)
+    if starts != 1 or ends != 1 or text.index(START) > text.index(END):
+        raise LyricsegError(
+            f"{name} needs exactly one '{START}' line followed by one '{END}' line where "
+            f"the generated results go (found {starts} and {ends}); nothing was written"
+        )
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{block.rstrip()}\n{END}{tail}"
+
+
+def publish(bench: dict[str, Any], docs: Path | None, readme: Path | None) -> None:
+    """Write ``docs`` whole and the README's block, each atomically.
+
+    The README is checked before anything is written, so a missing marker leaves both files
+    as they were.
+
+    Raises:
+        LyricsegError: When the README's markers are missing or misplaced.
+    """
+    new_readme = None
+    if readme is not None:
+        new_readme = replace_block(
+            readme.read_text(encoding="utf-8"), render(bench, full=False), str(readme)
+        )
+    if docs is not None:
+        with atomic_write(docs) as handle:
+            handle.write(render(bench, full=True))
+    if readme is not None and new_readme is not None:
+        with atomic_write(readme) as handle:
+            handle.write(new_readme)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-render the results from an existing ``bench.json``; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__)
+    parser.add_argument("--bench", type=Path, default=BENCH, help="the bench.json to render")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="generated results page")
+    parser.add_argument("--readme", type=Path, default=README, help="README with the markers")
+    parser.add_argument("--no-readme", action="store_true", help="write docs only")
+    args = parser.parse_args(argv)
+    try:
+        bench = json.loads(args.bench.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        print(f"error: cannot read {args.bench}: {err} (run `make bench` first)", file=sys.stderr)
+        return 2
+    try:
+        publish(bench, args.docs, None if args.no_readme else args.readme)
+    except LyricsegError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.docs}" + ("" if args.no_readme else f" and {args.readme}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

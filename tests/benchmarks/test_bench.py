@@ -1,0 +1,154 @@
+"""The cross-validated bench, end to end on an invented corpus, and its generated report."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+from support import REPO, TINY_MODEL
+
+from benchmarks import report, run
+from benchmarks.cv import FOLD_KEYS, repeated_line_rule
+from lyricseg.data import SyntheticCorpus, read_jsonl
+from lyricseg.data.folds import assign_folds
+from lyricseg.metrics import evaluate_songs
+
+#: Small and fast trainings: tiny net, one thread, no logger or image callbacks.
+FAST = [
+    *TINY_MODEL,
+    "logger=none",
+    "callbacks.validation_images=null",
+    "callbacks.lr_monitor=null",
+    "callbacks.model_summary=null",
+]
+
+
+@pytest.fixture(scope="module")
+def quick_bench(tmp_path_factory) -> tuple[Path, Path, list]:
+    """``--quick`` CV of the default recipe and the rule on 32 invented songs."""
+    tmp = tmp_path_factory.mktemp("bench")
+    corpus = tmp / "corpus"
+    SyntheticCorpus(n_train=24, n_val=8, n_test=0, seed=3).write(corpus)
+    out = tmp / "out"
+    argv = ["--quick", "--parts", "cv", "--recipes", "default,repeated_line", "--jobs", "2"]
+    argv += ["--threads", "1", "--corpus", str(corpus), "--out", str(out)]
+    for override in FAST:
+        argv += ["--override", override]
+    assert run.main(argv) == 0
+    songs = [*read_jsonl(corpus / "train.jsonl"), *read_jsonl(corpus / "val.jsonl")]
+    return out, corpus, songs
+
+
+def test_quick_cv_scores_every_song_once_out_of_fold(quick_bench):
+    out, corpus, songs = quick_bench
+    bench = json.loads((out / "bench.json").read_text())
+    part = bench["parts"]["cv"]
+    protocol = part["protocol"]
+    assert protocol["songs"] == len(songs) == 32 and protocol["folds"] == 2
+    assert sum(size["heldout"] for size in protocol["fold_sizes"]) == 32
+    for size in protocol["fold_sizes"]:  # the other fold, split into inner train and val
+        assert size["train"] + size["val"] + size["heldout"] == 32 and size["val"] >= 1
+    meta = part["meta"]
+    assert meta["quick"] and meta["command"].startswith("python -m benchmarks.run --quick")
+    assert {"cpu", "cores", "memory_gib", "torch"} <= set(meta["machine"])
+    assert meta["revision"] and meta["date"]
+
+    folds = assign_folds(songs, k=2, seed=0)
+    gold = {s.id: list(s.labels) for s in songs}
+    for name in ("default", "repeated_line"):
+        recipe = part["recipes"][name]
+        oof = [json.loads(line) for line in (out / "cv" / f"{name}.oof.jsonl").open()]
+        assert [r["id"] for r in oof] == [s.id for s in songs]  # each song once, in order
+        assert [r["fold"] for r in oof] == folds  # scored by the model that did not see it
+        assert all(r["gold"] == gold[r["id"]] for r in oof)
+        # pooled metrics are the metrics of the pooled out-of-fold predictions
+        pooled = evaluate_songs(
+            [r["labels"] for r in oof], [r["gold"] for r in oof], [r["probs"] for r in oof]
+        )
+        assert recipe["pooled"] == pytest.approx(pooled)
+        assert recipe["pooled"]["n_songs"] == 32
+        assert len(recipe["folds"]) == 2
+        for key in FOLD_KEYS:
+            values = [f["metrics"][key] for f in recipe["folds"]]
+            assert recipe["fold_mean"][key] == pytest.approx(statistics.mean(values))
+            assert recipe["fold_std"][key] == pytest.approx(statistics.stdev(values))
+    trained = part["recipes"]["default"]["folds"]
+    assert all(
+        f["epochs"] >= 1 and f["train_wall_s"] > 0 and "checkpoint" not in f for f in trained
+    )
+    # the rule needs no model: its out-of-fold scores are the rule applied to every song
+    rule = repeated_line_rule(songs)
+    expected = evaluate_songs(
+        [r["labels"] for r in rule], [gold[s.id] for s in songs], [r["probs"] for r in rule]
+    )
+    assert part["recipes"]["repeated_line"]["pooled"] == pytest.approx(expected)
+    assert not part["recipes"]["repeated_line"]["probabilistic"]
+    assert (out / "bench.md").read_text().startswith("# Results")
+
+
+def test_a_missing_part_is_recorded_and_the_bench_file_keeps_the_others(
+    quick_bench, monkeypatch, capsys
+):
+    out, corpus, _ = quick_bench
+    monkeypatch.setitem(sys.modules, "benchmarks.load", None)  # the part's module is missing
+    argv = ["--parts", "load", "--corpus", str(corpus), "--out", str(out), "--no-publish"]
+    assert run.main(argv) == 1
+    assert "parts failed: load" in capsys.readouterr().err
+    bench = json.loads((out / "bench.json").read_text())
+    assert "not available" in bench["parts"]["load"]["error"]
+    assert "recipes" in bench["parts"]["cv"]  # the earlier part is still there
+    assert "Not measured: part 'load' is not available" in (out / "bench.md").read_text()
+
+
+def test_report_replaces_only_the_readme_block(quick_bench, tmp_path):
+    out, _, _ = quick_bench
+    bench = json.loads((out / "bench.json").read_text())
+    text = (REPO / "README.md").read_text().replace(report.START, "").replace(report.END, "")
+    head, tail = text[: len(text) // 2], text[len(text) // 2 :]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{head}\n{report.START}\nTYPED 0.999\n{report.END}\n{tail}")
+    docs = tmp_path / "docs" / "results.md"
+    argv = ["--bench", str(out / "bench.json"), "--docs", str(docs), "--readme", str(readme)]
+    assert report.main(argv) == 0
+
+    new = readme.read_text()
+    before, block_and_after = new.split(report.START + "\n")
+    block, after = block_and_after.split("\n" + report.END)
+    assert before == f"{head}\n" and after == f"\n{tail}"  # nothing outside the block changed
+    assert "TYPED 0.999" not in block and "Cross-validated quality: 2 folds over 32 songs" in block
+    rule = bench["parts"]["cv"]["recipes"]["repeated_line"]
+    row = next(line for line in block.splitlines() if line.startswith(f"| {rule['label']} |"))
+    assert f"| {rule['pooled']['macro_f1']:.3f} |" in row and row.endswith("| — |")  # no ECE
+    # quoted figures sit in their own table, after the measured ones, with their source
+    quoted_at = block.index("### Quoted, not measured here")
+    assert block.index("0.795") > quoted_at and "earlier system" not in block[:quoted_at]
+    assert (
+        "Quick run" in block and f"revision `{bench['parts']['cv']['meta']['revision']}`" in block
+    )
+
+    page = docs.read_text()
+    assert page.startswith("# Results") and "Folds of" in page and "Do not edit" in page
+    assert report.main(argv) == 0 and readme.read_text() == new  # re-rendering is stable
+
+
+def test_report_without_markers_is_a_clear_error_and_writes_nothing(quick_bench, tmp_path, capsys):
+    out, _, _ = quick_bench
+    readme = tmp_path / "README.md"
+    readme.write_text("# lyricseg\n\nno markers here\n")
+    docs = tmp_path / "results.md"
+    argv = ["--bench", str(out / "bench.json"), "--docs", str(docs), "--readme", str(readme)]
+    assert report.main(argv) == 2
+    err = capsys.readouterr().err
+    assert report.START in err and "nothing was written" in err
+    assert readme.read_text() == "# lyricseg\n\nno markers here\n" and not docs.exists()
+    readme.write_text(f"{report.END}\n{report.START}\n")  # out of order
+    assert report.main(argv) == 2
+
+
+def test_report_without_bench_file_is_a_clear_error(tmp_path, capsys):
+    argv = ["--bench", str(tmp_path / "none.json"), "--docs", str(tmp_path / "r.md")]
+    assert report.main([*argv, "--no-readme"]) == 2
+    assert "run `make bench` first" in capsys.readouterr().err
