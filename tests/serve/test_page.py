@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LIMITS, running
+from _server import LIMITS, running
 from playwright.sync_api import expect
 from support import RESOURCES
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import LIMITS, running
+from _server import LIMITS, running
 from fastapi.testclient import TestClient
 from support import RESOURCES
 
