@@ -145,6 +145,12 @@ def test_bad_requests_are_400_with_a_json_error(client, body):
     assert isinstance(detail, str) and detail and "Traceback" not in detail
 
 
+def test_a_blank_song_is_named(client):
+    response = client.post("/v1/segment", json={"id": "quiet", "lyrics": "\n \n"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "song 1: the song has no lines"
+
+
 def test_a_bad_song_in_a_list_is_named(client):
     response = client.post("/v1/segment", json=[{"lyrics": "fine"}, {"lines": [1]}])
     assert response.status_code == 400

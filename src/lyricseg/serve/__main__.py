@@ -15,6 +15,8 @@ from lyricseg.utils.logging import get_logger
 
 log = get_logger(__name__)
 
+#: Host names that keep the service on this machine.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: The configuration directory of the source tree.
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "conf"
 
@@ -43,6 +45,8 @@ def run(cfg: DictConfig) -> None:
         max_songs=cfg.max_songs,
         batch_size=cfg.batch_size,
     )
+    if cfg.host not in LOOPBACK:
+        log.warning("Listening on %s: other machines can reach this service", cfg.host)
     log.info("Serving %s (uvicorn reports the address once the model is ready)", path)
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_config=None, access_log=cfg.access_log)
 

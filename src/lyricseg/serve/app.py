@@ -99,9 +99,8 @@ def _parse_songs(body: bytes, max_songs: int, max_lines: int) -> tuple[list[Song
         raise RequestError(422, f"{len(items)} songs in one request; the limit is {max_songs}")
     songs = []
     for n, item in enumerate(items, start=1):
-        where = f"song {n}" if many else "the song"
         try:
-            song = song_from_input(item, where, f"song-{n}")
+            song = song_from_input(item, f"song {n}", f"song-{n}")
         except LyricsegError as err:
             raise RequestError(400, str(err)) from None
         if len(song) > max_lines:
