@@ -161,3 +161,163 @@ def test_fuzzy_views_against_pairwise_ratio(extractor):
             else:
                 expected = 0.0
             assert sim[i, j] == pytest.approx(expected, abs=1e-6), (a, b)
+
+
+# -- keyed SSMs, row and block statistics against brute force --------------------------------
+
+
+def random_ssm(rng, n: int, u: int, empty: bool):
+    from lyricseg.features.views import SSM
+
+    table = rng.choice([0.0, 0.3, 0.7, 0.71, 0.9, 1.0], size=(u, u)).astype(np.float32)
+    table = np.maximum(table, table.T)
+    np.fill_diagonal(table, 1.0)
+    if empty:  # key 0 is the empty key: 0 everywhere, its diagonal cell included
+        table[0] = table[:, 0] = 0.0
+    keys = rng.integers(0, u, n)
+    return SSM(keys=keys, table=table)
+
+
+def dense_by_loops(ssm) -> np.ndarray:
+    n = len(ssm.keys)
+    return np.array(
+        [
+            [1.0 if i == j else ssm.table[ssm.keys[i], ssm.keys[j]] for j in range(n)]
+            for i in range(n)
+        ],
+        dtype=np.float32,
+    )
+
+
+def test_ssm_layouts_against_loops():
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        ssm = random_ssm(rng, int(rng.integers(1, 20)), int(rng.integers(1, 6)), rng.random() < 0.5)
+        sim = dense_by_loops(ssm)
+        np.testing.assert_array_equal(ssm.dense(), sim)
+        np.testing.assert_array_equal(ssm.quantized(), np.rint(sim * 255).astype(np.uint8))
+        same = sim >= np.float32(0.7)
+        np.fill_diagonal(same, False)
+        np.testing.assert_array_equal(ssm.thresholded(0.7), same)
+
+
+def test_row_statistics_against_brute_force():
+    from lyricseg.features.summaries import row_statistics
+
+    rng = np.random.default_rng(6)
+    for _ in range(200):
+        n, u = int(rng.integers(1, 15)), int(rng.integers(1, 6))
+        ssm = random_ssm(rng, n, u, rng.random() < 0.5)
+        sim = dense_by_loops(ssm)
+        stats = row_statistics(ssm, 0.7)
+        assert stats.shape == (n, 4) and stats.dtype == np.float32
+        for i in range(n):
+            others = sorted((float(sim[i, j]) for j in range(n) if j != i), reverse=True)
+            if not others:
+                assert (stats[i] == 0).all()
+                continue
+            expected = [
+                others[0],
+                sum(others) / len(others),
+                sum(others[:3]) / len(others[:3]),
+                sum(v >= np.float32(0.7) for v in others) / len(others),
+            ]
+            np.testing.assert_allclose(stats[i], expected, atol=1e-6)
+
+
+def block_statistics_by_loops(same: np.ndarray) -> np.ndarray:
+    """Every block statistic by its definition, cell by cell."""
+    n = len(same)
+    same = same & ~np.eye(n, dtype=bool)
+
+    def run(i, j):  # (cells at or before (i, j), run length) along the diagonal
+        if not same[i, j]:
+            return 0, 0
+        a = 0
+        while i - a - 1 >= 0 and j - a - 1 >= 0 and same[i - a - 1, j - a - 1]:
+            a += 1
+        b = 0
+        while i + b + 1 < n and j + b + 1 < n and same[i + b + 1, j + b + 1]:
+            b += 1
+        return a + 1, a + b + 1
+
+    rows = []
+    for i in range(n):
+        cells = [run(i, j) for j in range(n)]
+        totals = [t for _, t in cells]
+        longest = max(totals)
+        best = totals.index(longest)
+        rows.append(
+            [
+                longest,
+                sum(t >= 2 for t in totals),
+                sum(t >= 3 for t in totals),
+                sum(t >= 4 for t in totals),
+                sum(same[i, :i]),
+                sum(same[i, i + 1 :]),
+                any(t >= 2 for t in totals[:i]),
+                any(t >= 2 for t in totals[i + 1 :]),
+                longest >= 2 and cells[best][0] == 1,
+                longest >= 2 and cells[best][0] == longest,
+            ]
+        )
+    return np.array(rows, dtype=np.float64)
+
+
+@pytest.mark.parametrize("density", [0.03, 0.3, 0.8])  # the sparse and the dense path
+def test_block_statistics_against_loops(density):
+    from lyricseg.features.summaries import BLOCK_STATS, block_statistics
+
+    rng = np.random.default_rng(int(density * 100))
+    for trial in range(60):
+        n = int(rng.integers(1, 30))
+        same = rng.random((n, n)) < density
+        if trial % 2:
+            same |= same.T  # views are symmetric; the statistics do not need it
+        feats, run_max = block_statistics(same, chunk=7)
+        expected = block_statistics_by_loops(same)
+        longest = expected[:, 0]
+        np.testing.assert_array_equal(run_max, longest)
+        decoded = np.column_stack(
+            [
+                np.expm1(feats[:, 0]),
+                np.expm1(feats[:, 2]),
+                np.expm1(feats[:, 3]),
+                np.expm1(feats[:, 4]),
+                np.expm1(feats[:, 5]),
+                np.expm1(feats[:, 6]),
+                feats[:, 7:],
+            ]
+        )
+        np.testing.assert_allclose(decoded, expected[:, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]], atol=1e-4)
+        np.testing.assert_allclose(feats[:, 1], longest / max(longest.max(), 1), atol=1e-6)
+        assert feats.shape == (n, len(BLOCK_STATS))
+
+
+def test_diagonal_runs_before_against_loops():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        n = int(rng.integers(1, 15))
+        same = rng.random((n, n)) < 0.5
+        before, _ = diagonal_runs(same)
+        for i in range(n):
+            for j in range(n):
+                k = 0
+                while i - k >= 0 and j - k >= 0 and same[i - k, j - k]:
+                    k += 1
+                assert before[i, j] == k
+
+
+def test_long_song_features_without_square_temporaries(extractor):
+    import tracemalloc
+
+    n = 3000
+    lines = [f"line {i % 97} of a very long song" if i % 5 else f"verse {i}" for i in range(n)]
+    tracemalloc.start()
+    feats = extractor(lines)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert feats.shape == (n, extractor.dim) and np.isfinite(feats).all()
+    # A handful of n×n bytes at a time (the thresholded matrix, its runs as int16), never
+    # the n×n float64 and 2n×n int32 temporaries of a straightforward implementation.
+    assert peak < 14 * n * n, f"peak {peak / 2**20:.0f} MiB"

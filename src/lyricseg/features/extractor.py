@@ -111,21 +111,22 @@ class FeatureExtractor:
         """
         text = SongText.from_lines(lines, self.max_chars)
         columns = []
-        kept = {}
+        n = len(text)
+        kept = np.empty((len(self.ssm_views), n, n), dtype=np.uint8) if self.ssm_views else None
         context_runs = None
         for name, view in self.views.items():
-            sim = view(text)
+            ssm = view.ssm(text)
             if name in self.ssm_views:
-                kept[name] = np.rint(sim * 255).astype(np.uint8)
-            columns.append(row_statistics(sim, view.threshold))
+                ssm.quantized(out=kept[self.ssm_views.index(name)])
+            columns.append(row_statistics(ssm, view.threshold))
             if name in self.block_views:
-                feats, run_max = block_statistics(sim >= view.threshold)
+                feats, run_max = block_statistics(ssm.thresholded(view.threshold))
                 columns.append(feats)
                 if name == self.context_view:
                     context_runs = run_max
+            del ssm
         columns.append(self._context(text, context_runs))
-        ssm = np.stack([kept[v] for v in self.ssm_views]) if self.ssm_views else None
-        return np.concatenate(columns, axis=1), ssm
+        return np.concatenate(columns, axis=1), kept
 
     @staticmethod
     def _context(text: SongText, run_max: np.ndarray) -> np.ndarray:

@@ -1,43 +1,115 @@
 """Similarity views: each turns a song into a self-similarity matrix (SSM).
 
-A view is called on a :class:`~lyricseg.features.text.SongText` of ``n`` lines and returns an
-``[n, n]`` float32 matrix with values in [0, 1] (1 = alike). ``threshold`` marks two lines as
-"the same" for the repeated-block statistics.
+A view reduces every line of a :class:`~lyricseg.features.text.SongText` to a key (its
+normalized text, its first words, its phones, its syllable count, ...) and scores pairs of
+distinct keys in [0, 1] (1 = alike). The result is an :class:`SSM` stored by distinct key, so
+a line that recurs is scored once, and the ``[n, n]`` matrix is only laid out when needed.
+``threshold`` marks two lines as "the same" for the repeated-block statistics.
 
-A line that a view reduces to nothing (a line of punctuation or symbols only: ``...``,
-``—``, ``♪``) says nothing about repetition: it scores 0 against every other line, other such
-lines included, so that it never forms a fake repeated block (its diagonal cell stays 1).
+A line whose key is empty (a line of punctuation or symbols only: ``...``, ``—``, ``♪``)
+says nothing about repetition: it scores 0 against every other line, including other such
+lines, so that it never forms a fake repeated block.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
 from lyricseg.features.text import SongText
 
+#: Distinct strings from which fuzzy scoring spreads over the process's threads.
+_PARALLEL_FROM = 512
 
-def _without_empty(sim: np.ndarray, empty: np.ndarray) -> np.ndarray:
-    """Zero the rows and columns of empty lines (``[n]`` bool), keeping the diagonal 1."""
-    if empty.any():
-        sim[empty] = 0.0
-        sim[:, empty] = 0.0
-        sim[np.flatnonzero(empty), np.flatnonzero(empty)] = 1.0
-    return sim
+
+@dataclass(frozen=True)
+class SSM:
+    """A symmetric self-similarity matrix stored by distinct line key.
+
+    ``sim[i, j] = table[keys[i], keys[j]]`` for ``i != j``, and ``sim[i, i] = 1``.
+
+    Attributes:
+        keys: ``[n]`` int64, each line's index into ``table``.
+        table: ``[u, u]`` float32 in [0, 1], symmetric: the similarity of distinct keys (the
+            row and column of an empty key are 0, its diagonal cell included).
+    """
+
+    keys: np.ndarray
+    table: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        """``[u]`` int64, lines per key."""
+        return np.bincount(self.keys, minlength=len(self.table))
+
+    def _layout(
+        self, small: np.ndarray, diagonal: object, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Expand a ``[u, u]`` table to ``[n, n]`` (into ``out`` if given), set the diagonal."""
+        full = np.take(np.take(small, self.keys, axis=0), self.keys, axis=1, out=out)
+        np.fill_diagonal(full, diagonal)
+        return full
+
+    def dense(self) -> np.ndarray:
+        """The ``[n, n]`` float32 matrix."""
+        return self._layout(self.table, 1.0)
+
+    def quantized(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The ``[n, n]`` matrix as uint8, ``round(sim * 255)`` (into ``out`` if given)."""
+        return self._layout(np.rint(self.table * 255).astype(np.uint8), 255, out)
+
+    def thresholded(self, threshold: float) -> np.ndarray:
+        """``[n, n]`` bool: pairs of distinct lines at or above ``threshold`` (diagonal False)."""
+        return self._layout(self.table >= np.float32(threshold), False)
+
+
+def keyed_ssm(items: Sequence[Hashable], score: Callable[[list], np.ndarray]) -> SSM:
+    """Build an :class:`SSM` from one key per line and a scorer of distinct keys.
+
+    Args:
+        items: One hashable key per line; a falsy key (``""``, ``0``) is empty.
+        score: Maps the ``u`` distinct non-empty keys to their ``[u, u]`` float32
+            similarities (symmetric, 1 on the diagonal).
+
+    Returns:
+        The SSM; all empty keys share one index whose row and column are 0.
+    """
+    index: dict[Hashable, int] = {}
+    keys = np.fromiter((index.setdefault(k, len(index)) for k in items), np.int64, len(items))
+    distinct = list(index)
+    full = [i for i, key in enumerate(distinct) if key]
+    if len(full) == len(distinct):
+        return SSM(keys=keys, table=np.asarray(score(distinct), dtype=np.float32))
+    table = np.zeros((len(distinct), len(distinct)), dtype=np.float32)
+    if full:
+        table[np.ix_(full, full)] = score([distinct[i] for i in full])
+    return SSM(keys=keys, table=table)
 
 
 def _fuzzy(strings: list[str]) -> np.ndarray:
-    """Normalized Indel similarity of every pair of strings, ``[n, n]`` in [0, 1]."""
-    scores = process.cdist(strings, strings, scorer=fuzz.ratio, dtype=np.uint8, workers=1)
-    empty = np.array([not s for s in strings], dtype=bool)
-    return _without_empty(scores.astype(np.float32) / 100.0, empty)
+    """Normalized Indel similarity of every pair of strings, ``[u, u]`` float32 in [0, 1]."""
+    workers = 1
+    if len(strings) >= _PARALLEL_FROM:
+        import torch  # the process's thread budget (feature workers run on one thread)
+
+        workers = torch.get_num_threads()
+    # Two distinct lists: rapidfuzz then scores many pairs at once with SIMD, which its path
+    # for one list compared with itself does not (twice as slow, same scores).
+    scores = process.cdist(
+        strings, list(strings), scorer=fuzz.ratio, dtype=np.uint8, workers=workers
+    )
+    return scores.astype(np.float32) / np.float32(100.0)
 
 
-def _equal(keys: list[object]) -> np.ndarray:
-    """1 where two keys are equal (and not empty), ``[n, n]``."""
-    ids = {}
-    codes = np.array([ids.setdefault(k, len(ids)) if k else -1 - i for i, k in enumerate(keys)])
-    return (codes[:, None] == codes[None, :]).astype(np.float32)
+def _identity(items: list) -> np.ndarray:
+    return np.eye(len(items), dtype=np.float32)
 
 
 class View:
@@ -50,9 +122,13 @@ class View:
     def __init__(self, threshold: float = 0.7):
         self.threshold = threshold
 
-    def __call__(self, text: SongText) -> np.ndarray:
-        """Return the ``[n, n]`` self-similarity matrix of the song."""
+    def ssm(self, text: SongText) -> SSM:
+        """Return the song's self-similarity matrix."""
         raise NotImplementedError
+
+    def __call__(self, text: SongText) -> np.ndarray:
+        """Return the ``[n, n]`` float32 self-similarity matrix of the song."""
+        return self.ssm(text).dense()
 
 
 class StringView(View):
@@ -67,8 +143,8 @@ class StringView(View):
         super().__init__(threshold)
         self.asides = asides
 
-    def __call__(self, text: SongText) -> np.ndarray:  # noqa: D102
-        return _fuzzy(text.norm if self.asides else text.core)
+    def ssm(self, text: SongText) -> SSM:  # noqa: D102
+        return keyed_ssm(text.norm if self.asides else text.core, _fuzzy)
 
 
 class ExactView(View):
@@ -78,8 +154,8 @@ class ExactView(View):
         super().__init__(threshold)
         self.asides = asides
 
-    def __call__(self, text: SongText) -> np.ndarray:  # noqa: D102
-        return _equal(text.norm if self.asides else text.core)
+    def ssm(self, text: SongText) -> SSM:  # noqa: D102
+        return keyed_ssm(text.norm if self.asides else text.core, _identity)
 
 
 class HeadView(View):
@@ -89,8 +165,8 @@ class HeadView(View):
         super().__init__(threshold)
         self.words = words
 
-    def __call__(self, text: SongText) -> np.ndarray:  # noqa: D102
-        return _fuzzy([" ".join(w[: self.words]) for w in text.words])
+    def ssm(self, text: SongText) -> SSM:  # noqa: D102
+        return keyed_ssm([" ".join(w[: self.words]) for w in text.words], _fuzzy)
 
 
 class TailView(View):
@@ -100,8 +176,8 @@ class TailView(View):
         super().__init__(threshold)
         self.words = words
 
-    def __call__(self, text: SongText) -> np.ndarray:  # noqa: D102
-        return _fuzzy([" ".join(w[-self.words :]) for w in text.words])
+    def ssm(self, text: SongText) -> SSM:  # noqa: D102
+        return keyed_ssm([" ".join(w[-self.words :]) for w in text.words], _fuzzy)
 
 
 class RhymeView(View):
@@ -110,15 +186,20 @@ class RhymeView(View):
     def __init__(self, threshold: float = 1.0):
         super().__init__(threshold)
 
-    def __call__(self, text: SongText) -> np.ndarray:  # noqa: D102
-        return _equal([p[-1][2] if p else "" for p in text.phonetic])
+    def ssm(self, text: SongText) -> SSM:  # noqa: D102
+        return keyed_ssm([p[-1][2] if p else "" for p in text.phonetic], _identity)
 
 
 class PhoneticView(View):
     """Fuzzy similarity of the lines' phone strings (CMU dictionary, spelling fallback)."""
 
-    def __call__(self, text: SongText) -> np.ndarray:  # noqa: D102
-        return _fuzzy([" ".join(w[0] for w in p) for p in text.phonetic])
+    def ssm(self, text: SongText) -> SSM:  # noqa: D102
+        return keyed_ssm([" ".join(w[0] for w in p) for p in text.phonetic], _fuzzy)
+
+
+def _syllable_similarity(counts: list[int]) -> np.ndarray:
+    c = np.asarray(counts, dtype=np.float32)
+    return 1.0 - np.abs(c[:, None] - c[None, :]) / np.maximum(c[:, None], c[None, :])
 
 
 class SyllableView(View):
@@ -127,11 +208,6 @@ class SyllableView(View):
     def __init__(self, threshold: float = 0.9):
         super().__init__(threshold)
 
-    def __call__(self, text: SongText) -> np.ndarray:  # noqa: D102
-        counts = np.array([sum(w[1] for w in p) for p in text.phonetic], dtype=np.float32)
-        empty = counts == 0
-        counts = np.maximum(counts, 1.0)
-        sim = 1.0 - np.abs(counts[:, None] - counts[None, :]) / np.maximum(
-            counts[:, None], counts[None, :]
-        )
-        return _without_empty(sim, empty)
+    def ssm(self, text: SongText) -> SSM:  # noqa: D102
+        counts = [sum(w[1] for w in p) for p in text.phonetic]
+        return keyed_ssm(counts, _syllable_similarity)
