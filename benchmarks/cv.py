@@ -219,7 +219,8 @@ def _mean_std(rows: Sequence[dict[str, float]]) -> tuple[dict[str, float], dict[
 
 def extra_dirs_override(dirs: Sequence[Path]) -> str:
     """The ``train.py`` override that adds extra corpora (quoted: paths may hold spaces)."""
-    return "data.extra_dirs=[" + ",".join(f"'{d}'" for d in dirs) + "]"
+    quoted = (str(d).replace("'", "\\'") for d in dirs)
+    return "data.extra_dirs=[" + ",".join(f"'{d}'" for d in quoted) + "]"
 
 
 def clean_extra_dirs(
@@ -252,7 +253,7 @@ def clean_extra_dirs(
         if not leaked:
             dirs.append(extra)
             continue
-        copy = work / "extra" / f"{len(dirs)}-{extra.name}"
+        copy = work / "extra" / str(len(dirs)) / extra.name  # the name prefixes its val metrics
         n = 0
         for name, split in splits.items():
             kept = [s for k, s in enumerate(split, start=n) if k not in leaked]
@@ -340,6 +341,10 @@ def run_cv(
                     "fit_s": summary["metrics"].get("time/fit_s"),
                     "epochs": summary["epochs"],
                     "inner_val": summary.get("best_val"),
+                    # each extra corpus's own val set, as last logged (``val_<name>/...``)
+                    "extra_val": {
+                        k: v for k, v in summary["metrics"].items() if k.startswith("val_")
+                    },
                     "predict_wall_s": predict_s,
                     "checkpoint": ckpt,  # a scratch path, for later parts of the same run
                 }

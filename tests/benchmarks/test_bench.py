@@ -11,8 +11,8 @@ import pytest
 from support import REPO, TINY_MODEL
 
 from benchmarks import report, run
-from benchmarks.cv import FOLD_KEYS, repeated_line_rule
-from lyricseg.data import SyntheticCorpus, read_jsonl
+from benchmarks.cv import FOLD_KEYS, clean_extra_dirs, extra_dirs_override, repeated_line_rule
+from lyricseg.data import Song, SyntheticCorpus, read_jsonl, write_jsonl
 from lyricseg.data.folds import assign_folds
 from lyricseg.metrics import evaluate_songs
 
@@ -26,15 +26,25 @@ FAST = [
 ]
 
 
+def _extra_corpus(folder: Path, leaked: Song) -> None:
+    """An extra corpus of invented songs, one of them a copy of a main-corpus song."""
+    extra = SyntheticCorpus(n_train=6, n_val=2, n_test=0, seed=11)
+    copy = Song(id="copy-of-main", lines=leaked.lines, labels=leaked.labels)
+    write_jsonl(folder / "train.jsonl", [*extra.songs("train"), copy])
+    write_jsonl(folder / "val.jsonl", extra.songs("val"))
+
+
 @pytest.fixture(scope="module")
 def quick_bench(tmp_path_factory) -> tuple[Path, Path, list]:
-    """``--quick`` CV of the default recipe and the rule on 32 invented songs."""
+    """``--quick`` CV of the default recipe and the rule on 32 invented songs, plus extra."""
     tmp = tmp_path_factory.mktemp("bench")
     corpus = tmp / "corpus"
     SyntheticCorpus(n_train=24, n_val=8, n_test=0, seed=3).write(corpus)
+    _extra_corpus(tmp / "more", read_jsonl(corpus / "val.jsonl")[0])
     out = tmp / "out"
     argv = ["--quick", "--parts", "cv", "--recipes", "default,repeated_line", "--jobs", "2"]
     argv += ["--threads", "1", "--corpus", str(corpus), "--out", str(out)]
+    argv += ["--extra", str(tmp / "more")]
     for override in FAST:
         argv += ["--override", override]
     assert run.main(argv) == 0
@@ -152,3 +162,22 @@ def test_report_without_bench_file_is_a_clear_error(tmp_path, capsys):
     argv = ["--bench", str(tmp_path / "none.json"), "--docs", str(tmp_path / "r.md")]
     assert report.main([*argv, "--no-readme"]) == 2
     assert "run `make bench` first" in capsys.readouterr().err
+
+
+def test_extra_dirs_override_survives_spaces_and_quotes(make_cfg):
+    dirs = [Path("/data/extra"), Path("/tmp/a b"), Path("/tmp/it's")]
+    cfg = make_cfg("data=lyrics", extra_dirs_override(dirs))
+    assert list(cfg.data.extra_dirs) == [str(d) for d in dirs]
+
+
+def test_extra_songs_that_copy_main_songs_are_left_out(tmp_path):
+    main_songs = SyntheticCorpus(n_train=5, n_val=0, n_test=0, seed=2).songs("train")
+    clean, dirty = tmp_path / "clean", tmp_path / "dirty"
+    write_jsonl(clean / "train.jsonl", SyntheticCorpus(4, 0, 0, seed=8).songs("train"))
+    _extra_corpus(dirty, main_songs[3])
+    dirs, dropped = clean_extra_dirs([clean, dirty], main_songs, tmp_path / "work", 0.5)
+    assert dirs[0] == clean and dropped == {str(clean): 0, str(dirty): 1}
+    assert dirs[1].name == "dirty" and dirs[1] != dirty  # a copy, under the same name
+    kept = read_jsonl(dirs[1] / "train.jsonl")
+    assert [s.id for s in kept] == [s.id for s in read_jsonl(dirty / "train.jsonl")][:-1]
+    assert read_jsonl(dirs[1] / "val.jsonl") == read_jsonl(dirty / "val.jsonl")
