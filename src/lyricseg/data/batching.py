@@ -35,6 +35,19 @@ def section_targets(
     return classes, starts
 
 
+def break_flags(breaks: Sequence[int] | None, n: int) -> torch.Tensor:
+    """Per-line stanza-break input ``[n, 2]`` float: (a blank line stood before, breaks known).
+
+    Unknown breaks (None) give zeros in both columns, so the model can tell "no break here"
+    from "nobody said".
+    """
+    flags = torch.zeros(n, 2)
+    if breaks is not None:
+        flags[:, 1] = 1.0
+        flags[list(breaks), 0] = 1.0
+    return flags
+
+
 class SongDataset(Dataset):
     """Songs with their feature matrices; items are dicts of tensors.
 
@@ -43,6 +56,9 @@ class SongDataset(Dataset):
         features: One ``(features [n_i, F], ssm [V, n_i, n_i] uint8 | None)`` pair per song.
         section_map: Maps the songs' section headers to class ids for the section heads;
             None leaves section targets unknown (-1).
+        breaks_from_sections: For songs with ``sections`` but unknown breaks, put a stanza
+            break before every section start (Genius-style transcriptions have a blank line
+            before every header). Training data only: at prediction it would leak the answer.
     """
 
     def __init__(
@@ -50,11 +66,18 @@ class SongDataset(Dataset):
         songs: Sequence[Song],
         features: Sequence[tuple[np.ndarray, np.ndarray | None]],
         section_map: SectionMap | None = None,
+        breaks_from_sections: bool = False,
     ):
         self.songs = list(songs)
         self.features = [torch.as_tensor(f) for f, _ in features]
         self.ssms = [None if s is None else torch.as_tensor(s) for _, s in features]
         self.targets = [section_targets(song, section_map) for song in self.songs]
+        self.breaks = []
+        for song, (_, starts) in zip(self.songs, self.targets, strict=True):
+            breaks = song.breaks
+            if breaks is None and breaks_from_sections and song.sections is not None:
+                breaks = starts[1:].nonzero().flatten().add(1).tolist()
+            self.breaks.append(break_flags(breaks, len(song)))
 
     def __len__(self) -> int:
         return len(self.songs)
@@ -70,6 +93,7 @@ class SongDataset(Dataset):
             "labels": torch.tensor(labels, dtype=torch.long),
             "classes": self.targets[index][0],
             "starts": self.targets[index][1],
+            "breaks": self.breaks[index],
         }
 
     @property
@@ -78,15 +102,24 @@ class SongDataset(Dataset):
         return [len(s) for s in self.songs]
 
 
-def collate_songs(items: list[dict[str, Any]]) -> dict[str, Any]:
+def collate_songs(
+    items: list[dict[str, Any]], ssm_dtype: torch.dtype = torch.uint8
+) -> dict[str, Any]:
     """Pad a list of songs into a batch.
+
+    Args:
+        items: Dataset items (see :class:`SongDataset`).
+        ssm_dtype: ``torch.uint8`` keeps the stored ``round(similarity × 255)`` codes (a
+            quarter of the memory of floats; :class:`~lyricseg.models.components.SSMEncoder`
+            converts them band by band); a float dtype gives similarities in [0, 1].
 
     Returns:
         Dict with ``features`` ``[B, T, F]`` float, ``labels``, ``classes`` (section class
         ids) and ``starts`` (section start flags), each ``[B, T]`` long (-1 where unknown or
-        padded), ``mask`` ``[B, T]`` bool (True on real lines), ``ids`` (list of
-        str), ``index`` ``[B]`` long (position in the dataset) and ``ssm`` ``[B, V, T, T]``
-        float in [0, 1] (zero-padded) or None when the songs carry no SSMs.
+        padded), ``breaks`` ``[B, T, 2]`` float (see :func:`break_flags`; zero-padded),
+        ``mask`` ``[B, T]`` bool (True on real lines), ``ids`` (list of str), ``index``
+        ``[B]`` long (position in the dataset) and ``ssm`` ``[B, V, T, T]``
+        of ``ssm_dtype`` (zero-padded) or None when the songs carry no SSMs.
     """
     lengths = [len(item["labels"]) for item in items]
     batch, width = len(items), max(lengths)
@@ -94,6 +127,7 @@ def collate_songs(items: list[dict[str, Any]]) -> dict[str, Any]:
     features = torch.zeros(batch, width, dim, dtype=torch.float32)
     labels = torch.full((batch, width), -1, dtype=torch.long)
     classes, starts = labels.clone(), labels.clone()
+    breaks = torch.zeros(batch, width, 2)
     mask = torch.zeros(batch, width, dtype=torch.bool)
     for b, (item, n) in enumerate(zip(items, lengths, strict=True)):
         features[b, :n] = item["features"]
@@ -101,19 +135,24 @@ def collate_songs(items: list[dict[str, Any]]) -> dict[str, Any]:
         if "classes" in item:
             classes[b, :n] = item["classes"]
             starts[b, :n] = item["starts"]
+            breaks[b, :n] = item["breaks"]
         mask[b, :n] = True
     ssm = None
     if items[0].get("ssm") is not None:
         views = items[0]["ssm"].shape[0]
-        ssm = torch.zeros(batch, views, width, width, dtype=torch.float32)
+        ssm = torch.zeros(batch, views, width, width, dtype=ssm_dtype)
         for b, (item, n) in enumerate(zip(items, lengths, strict=True)):
-            ssm[b, :, :n, :n] = item["ssm"].float() / 255.0
+            # In place, one song at a time: no temporary of the batch's size.
+            ssm[b, :, :n, :n].copy_(item["ssm"])
+            if ssm_dtype != torch.uint8:
+                ssm[b, :, :n, :n].div_(255.0)
     return {
         "features": features,
         "ssm": ssm,
         "labels": labels,
         "classes": classes,
         "starts": starts,
+        "breaks": breaks,
         "mask": mask,
         "ids": [item["id"] for item in items],
         "index": torch.tensor([item["index"] for item in items], dtype=torch.long),

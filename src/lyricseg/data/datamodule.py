@@ -46,6 +46,8 @@ class LyricsDataModule(L.LightningDataModule):
         extra_weight: Expected draws per epoch of each extra training song: one number for
             every extra corpus, or one per corpus (the main corpus's songs are drawn once).
         section_map: YAML file mapping section headers to classes; None uses lyricseg's.
+        breaks_from_sections: Give songs that have ``sections`` but no stanza breaks a break
+            before every section start (see :class:`~lyricseg.data.batching.SongDataset`).
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class LyricsDataModule(L.LightningDataModule):
         extra_dirs: Sequence[str] = (),
         extra_weight: float | Sequence[float] = 1.0,
         section_map: str | None = None,
+        breaks_from_sections: bool = True,
     ):
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -90,6 +93,7 @@ class LyricsDataModule(L.LightningDataModule):
         if any(w < 0 for w in self.extra_weights):
             raise LyricsegError(f"data.extra_weight must be >= 0, got {self.extra_weights}")
         self.section_map = SectionMap.load(section_map)
+        self.breaks_from_sections = breaks_from_sections
         self.splits: dict[str, SongDataset] = {}
         #: Per-song draws per epoch of the training split (main songs first).
         self.train_weights: list[float] | None = None
@@ -126,7 +130,7 @@ class LyricsDataModule(L.LightningDataModule):
         songs, feats = load_featurized(
             path, self.features, self.cache_dir, workers=self.featurize_workers
         )
-        return SongDataset(songs, feats, self.section_map)
+        return SongDataset(songs, feats, self.section_map, self.breaks_from_sections)
 
     def setup(self, stage: str | None = None) -> None:
         """Read and featurize the splits the stage needs (cached)."""
@@ -167,6 +171,7 @@ class LyricsDataModule(L.LightningDataModule):
             songs,
             [(f.numpy(), None if s is None else s.numpy()) for f, s in feats],
             self.section_map,
+            self.breaks_from_sections,
         )
         self.train_weights = weights
 

@@ -33,7 +33,7 @@ def collect_outputs(
     songs = []
     for batch in batches:
         mask = batch["mask"]
-        heads = net.forward_heads(batch["features"], mask, batch.get("ssm"))
+        heads = net.forward_heads(batch["features"], mask, batch.get("ssm"), batch.get("breaks"))
         decoded = decoder.decode(heads, mask)
         logits = heads["label"].float()
         sections = section_predictions(heads, decoded, mask) if "section" in heads else None

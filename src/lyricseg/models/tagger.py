@@ -43,6 +43,8 @@ class LyricsTagger(L.LightningModule):
             without section labels never count.
         val_names: Log prefix of each validation set, the monitored main one first (see
             :attr:`~lyricseg.data.LyricsDataModule.val_names`).
+        break_dropout: Share of training songs whose stanza breaks are hidden in each batch
+            (for a net that reads breaks), so the model works with and without them.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class LyricsTagger(L.LightningModule):
         monitor_mode: str = "max",
         head_weights: dict[str, float] | None = None,
         val_names: Sequence[str] = ("val",),
+        break_dropout: float = 0.5,
     ):
         super().__init__()
         self.net = net
@@ -66,6 +69,7 @@ class LyricsTagger(L.LightningModule):
         self.monitor = monitor
         self.head_weights = {"section": 1.0, "start": 1.0, **(head_weights or {})}
         self.val_names = list(val_names)
+        self.break_dropout = break_dropout
         stages = [*self.val_names, "test"]
         self.metrics = nn.ModuleDict({s: build_metric_collection(f"{s}/") for s in stages})
         self.section_metrics = nn.ModuleDict(
@@ -79,10 +83,14 @@ class LyricsTagger(L.LightningModule):
         self.record: ModelRecord | None = None
 
     def forward(
-        self, features: torch.Tensor, mask: torch.Tensor, ssm: torch.Tensor | None = None
+        self,
+        features: torch.Tensor,
+        mask: torch.Tensor,
+        ssm: torch.Tensor | None = None,
+        breaks: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits ``[B, T, C]`` for features ``[B, T, F]``, mask ``[B, T]`` and SSMs."""
-        return self.net(features, mask, ssm)
+        """Logits ``[B, T, C]`` for features ``[B, T, F]``, mask ``[B, T]``, SSMs, breaks."""
+        return self.net(features, mask, ssm, breaks)
 
     def _head_losses(
         self, heads: dict[str, torch.Tensor], batch: dict[str, Any]
@@ -105,7 +113,12 @@ class LyricsTagger(L.LightningModule):
     def _loss(
         self, batch: dict[str, Any], stage: str
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        heads = self.net.forward_heads(batch["features"], batch["mask"], batch.get("ssm"))
+        breaks = batch.get("breaks")
+        if stage == "train" and breaks is not None and self.break_dropout > 0:
+            # Hide the breaks of a random share of the songs: the model must work without.
+            hidden = torch.rand(breaks.shape[0], device=breaks.device) < self.break_dropout
+            breaks = breaks.masked_fill(hidden[:, None, None], 0.0)
+        heads = self.net.forward_heads(batch["features"], batch["mask"], batch.get("ssm"), breaks)
         total, components = self.criterion(
             heads["label"], batch["labels"].clamp(min=0), batch["mask"]
         )

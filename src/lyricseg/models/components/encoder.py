@@ -8,6 +8,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+#: Stanza-break values per line: a blank line stood before it; breaks are known.
+BREAK_INPUTS = 2
+
 
 class TaggerNet(nn.Module):
     """BiLSTM tagger over per-line feature vectors.
@@ -27,6 +30,8 @@ class TaggerNet(nn.Module):
         ssm_channels: Number of stacked SSM views fed to ``ssm_encoder``.
         sections: Add the section heads: a section-class head (one logit per class of
             :data:`lyricseg.data.sections.SECTION_CLASSES`) and a section-start head.
+        breaks: Read the stanza-break input (two values per line, see
+            :func:`lyricseg.data.batching.break_flags`) beside the features.
     """
 
     def __init__(
@@ -41,13 +46,16 @@ class TaggerNet(nn.Module):
         ssm_encoder: Callable[[int], nn.Module] | None = None,
         ssm_channels: int = 0,
         sections: bool = False,
+        breaks: bool = False,
     ):
         super().__init__()
+        self.breaks = breaks
         self.ssm_encoder = ssm_encoder(ssm_channels) if ssm_encoder is not None else None
         ssm_dim = self.ssm_encoder.out_dim if self.ssm_encoder is not None else 0
+        width = input_dim + (BREAK_INPUTS if breaks else 0)
         self.projection = nn.Sequential(
-            nn.LayerNorm(input_dim),
-            nn.Linear(input_dim, projection_size),
+            nn.LayerNorm(width),
+            nn.Linear(width, projection_size),
             nn.GELU(),
             nn.Dropout(dropout),
         )
@@ -78,13 +86,21 @@ class TaggerNet(nn.Module):
         return self.section_head is not None
 
     def forward(
-        self, features: torch.Tensor, mask: torch.Tensor, ssm: torch.Tensor | None = None
+        self,
+        features: torch.Tensor,
+        mask: torch.Tensor,
+        ssm: torch.Tensor | None = None,
+        breaks: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Verse/chorus logits ``[B, T, C]`` (see :meth:`forward_heads` for every head)."""
-        return self.classifier(self.encode(features, mask, ssm))
+        return self.classifier(self.encode(features, mask, ssm, breaks))
 
     def forward_heads(
-        self, features: torch.Tensor, mask: torch.Tensor, ssm: torch.Tensor | None = None
+        self,
+        features: torch.Tensor,
+        mask: torch.Tensor,
+        ssm: torch.Tensor | None = None,
+        breaks: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Logits of every head.
 
@@ -92,7 +108,7 @@ class TaggerNet(nn.Module):
             ``label`` ``[B, T, C]``; with section heads also ``section`` ``[B, T, S]`` and
             ``start`` ``[B, T]`` (logit that a line starts a new section).
         """
-        h = self.encode(features, mask, ssm)
+        h = self.encode(features, mask, ssm, breaks)
         out = {"label": self.classifier(h)}
         if self.section_head is not None:
             out["section"] = self.section_head(h)
@@ -100,7 +116,11 @@ class TaggerNet(nn.Module):
         return out
 
     def encode(
-        self, features: torch.Tensor, mask: torch.Tensor, ssm: torch.Tensor | None = None
+        self,
+        features: torch.Tensor,
+        mask: torch.Tensor,
+        ssm: torch.Tensor | None = None,
+        breaks: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Contextual line states.
 
@@ -108,11 +128,17 @@ class TaggerNet(nn.Module):
             features: ``[B, T, F]`` float.
             mask: ``[B, T]`` bool, True on real lines.
             ssm: ``[B, V, T, T]`` stacked SSMs, required when the net has an SSM encoder.
+            breaks: ``[B, T, 2]`` stanza-break input, read when the net was built with
+                ``breaks=True`` (None: breaks unknown).
 
         Returns:
             ``[B, T, 2 * hidden_size]`` (values at padded positions are meaningless).
         """
         width = features.shape[1]
+        if self.breaks:
+            if breaks is None:
+                breaks = features.new_zeros(*features.shape[:2], BREAK_INPUTS)
+            features = torch.cat([features, breaks.to(features.dtype)], dim=-1)
         x = self.projection(features)
         if self.ssm_encoder is not None:
             if ssm is None:
