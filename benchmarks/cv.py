@@ -211,7 +211,8 @@ def _score(songs: Sequence[Song], records: Sequence[dict[str, Any]]) -> dict[str
     )
 
 
-def _mean_std(rows: Sequence[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+def mean_std(rows: Sequence[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean and sample standard deviation (0 for one row) of :data:`FOLD_KEYS` over rows."""
     mean = {k: statistics.mean(r[k] for r in rows) for k in FOLD_KEYS}
     std = {k: statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0 for k in FOLD_KEYS}
     return mean, std
@@ -391,7 +392,7 @@ def run_cv(
     }
     for name in recipes:
         records = [oof_by_song[name][i] for i in range(len(songs))]
-        mean, std = _mean_std([f["metrics"] for f in per_fold[name]])
+        mean, std = mean_std([f["metrics"] for f in per_fold[name]])
         results["recipes"][name] = {
             "label": RECIPES[name].label,
             "overrides": list(RECIPES[name].overrides),

@@ -63,6 +63,10 @@ def _secs(value: float | None) -> str:
     return f"{value:.2f} s" if value < 10 else f"{value:.0f} s"
 
 
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return [
         "| " + " | ".join(head) + " |",
@@ -170,7 +174,7 @@ def render_cv(part: dict[str, Any], full: bool) -> list[str]:
 def render_speed(part: dict[str, Any], full: bool) -> list[str]:
     """Whole-process timings."""
     out = [
-        f"### Speed (whole processes, start-up included; medians of {part['repeats']} runs)",
+        f"### Speed (whole processes, start-up included; median of {_runs(part['repeats'])})",
         "",
     ]
     rows = []
@@ -198,8 +202,8 @@ def render_long(part: dict[str, Any], full: bool) -> list[str]:
         for r in part["rows"]
     ]
     return [
-        f"### One long song (prediction in a fresh process per length; median of "
-        f"{part['repeats']})",
+        "### One long song (prediction in a fresh process per length; median of "
+        f"{_runs(part['repeats'])})",
         "",
         *_table(["lines", "predict", "features alone", "peak RSS", "threads"], rows),
     ]

@@ -250,12 +250,8 @@ class Bench:
                     [*overrides, f"seed={seed}", *self.overrides], run_dir, self.work
                 )
                 runs.append(summary)
-            values = {k: [r["best_val"][k] for r in runs] for k in cv.FOLD_KEYS}
-            rows[f"loss={loss}"] = {
-                "mean": {k: statistics.mean(v) for k, v in values.items()},
-                "std": {k: statistics.pstdev(v) for k, v in values.items()},
-                "epochs": [r["epochs"] for r in runs],
-            }
+            mean, std = cv.mean_std([r["best_val"] for r in runs])
+            rows[f"loss={loss}"] = {"mean": mean, "std": std, "epochs": [r["epochs"] for r in runs]}
         return {"protocol": "single split (val)", "seeds": self.args.seeds, "rows": rows}
 
 
@@ -275,7 +271,7 @@ def read_bench(path: Path) -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
-        description=__doc__.split("\n\n")[0],
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
