@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install train test test-all lint format bench clean
+.PHONY: install train test test-all lint format bench pretrained clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,18 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP) ## speed and quality benchmarks (writes bench-results/)
+bench: $(STAMP) ## cross-validated quality and speed (writes bench-results/, docs/results.md, README block)
 	$(PY) -m benchmarks.run $(ARGS)
+
+# The shipped model: the recommended recipe on the corpora beside the repository.
+DATA ?= ../shared/data
+PRETRAINED := src/lyricseg/pretrained/lyricseg-base.ckpt
+pretrained: $(STAMP) ## train the shipped model on $(DATA)/lyrics + $(DATA)/extra into $(PRETRAINED)
+	run=logs/pretrained/$$(date +%Y-%m-%d_%H-%M-%S) && \
+	$(PY) train.py experiment=lyrics_best data.data_dir=$(DATA)/lyrics \
+		'data.extra_dirs=[$(DATA)/extra]' seed=42 torch_threads=1 hydra.run.dir=$$run $(ARGS) && \
+	cp $$run/checkpoints/best.ckpt $(PRETRAINED).tmp && mv $(PRETRAINED).tmp $(PRETRAINED) && \
+	echo "wrote $(PRETRAINED) from $$run"
 
 clean:
 	rm -rf .cache logs bench-results .pytest_cache .ruff_cache

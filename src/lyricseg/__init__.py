@@ -1,4 +1,4 @@
-"""lyricseg: verse/chorus tagging of song lyrics.
+"""lyricseg: song structure from lyrics (verse/chorus tags and sections).
 
 ``from lyricseg import Segmenter`` is the Python API (:mod:`lyricseg.api`); it is imported on
 first use, so ``import lyricseg`` alone stays light (no torch).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Names served lazily from :mod:`lyricseg.api`.
 _API = ("Segmenter", "Segmentation")

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from lyricseg import checkpoint
-from lyricseg.data.songs import DataError, Song, _parse_record, parse_text_bytes
+from lyricseg.data.songs import DataError, Song, parse_record, parse_text_bytes
 from lyricseg.predict import MAX_LINES, Predictor, format_table, format_tagged
 
 #: Keys of a prediction record that :class:`Segmentation` holds as fields.
@@ -151,7 +151,7 @@ def song_from_input(item: SongInput, where: str, default_id: str) -> Song:
             if isinstance(lines, Sequence) and not isinstance(lines, str | bytes | bytearray):
                 lines = list(lines)  # a tuple is as good as a list here
             record = {**item, "id": song_id, "lines": lines}
-            return _parse_record(record, where, require_labels=False)
+            return parse_record(record, where, require_labels=False)
         if not isinstance(item["lyrics"], str):
             raise DataError(f"{where}: 'lyrics' must be a string")
         return song_from_input(item["lyrics"], where, str(song_id))

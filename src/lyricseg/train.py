@@ -121,6 +121,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("torch_threads"):
+        import torch
+
+        torch.set_num_threads(cfg.torch_threads)
 
     datamodule: LyricsDataModule = instantiate(cfg.data)
     start = time.perf_counter()

@@ -115,7 +115,12 @@ def _check_breaks(value: object, n: int, song_id: str, where: str) -> tuple[int,
     return tuple(value)
 
 
-def _parse_record(obj: object, where: str, require_labels: bool) -> Song:
+def parse_record(obj: object, where: str, require_labels: bool) -> Song:
+    """Validate one decoded record (``id``, ``lines``, optional ``labels``/``sections``/``breaks``).
+
+    Raises:
+        DataError: Naming ``where`` (``file:line``, or a song's position) and what is wrong.
+    """
     if not isinstance(obj, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     for key in ("id", "lines"):
@@ -225,7 +230,7 @@ def parse_jsonl_bytes(data: bytes, name: str, require_labels: bool = True) -> li
             obj = json.loads(text)
         except json.JSONDecodeError as err:
             raise DataError(f"{where}: malformed JSON ({err.msg} at column {err.colno})") from None
-        song = _parse_record(obj, where, require_labels)
+        song = parse_record(obj, where, require_labels)
         if song.id in seen:
             raise DataError(
                 f"{where}: duplicate id '{song.id}' (first seen on line {seen[song.id]})"

@@ -1,4 +1,4 @@
-"""Segmentation metrics for verse/chorus tagging (torchmetrics, sum states only).
+"""Segmentation metrics for verse/chorus tags and sections (torchmetrics, sum states only).
 
 The names below load on first use: ``lyricseg.metrics.functional`` (pure helpers, used by
 calibration at prediction time) must not pull in torchmetrics, which takes about a second.
@@ -16,6 +16,12 @@ _EXPORTS = {
     "SegmentMetrics": "segmentation",
     "TokenMetrics": "segmentation",
     "WindowMetrics": "segmentation",
+    "SECTION_METRIC_KEYS": "sections",
+    "SectionBorderMetrics": "sections",
+    "SectionClassMetrics": "sections",
+    "SectionWindowMetrics": "sections",
+    "build_section_metric_collection": "sections",
+    "evaluate_sections": "sections",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
+from lyricseg.cli import hydra_main
 from lyricseg.utils.errors import LyricsegError, exit_on_user_error
 from lyricseg.utils.logging import get_logger
 
@@ -17,8 +17,6 @@ log = get_logger(__name__)
 
 #: Host names that keep the service on this machine.
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-#: The configuration directory of the source tree.
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "conf"
 
 
 @exit_on_user_error
@@ -51,10 +49,8 @@ def run(cfg: DictConfig) -> None:
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_config=None, access_log=cfg.access_log)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="serve")
-def main(cfg: DictConfig) -> None:
-    """Serve segmentation over HTTP (``POST /v1/segment``) with a page at ``/``."""
-    run(cfg)
+#: ``lyricseg-serve``: serve segmentation over HTTP with a page at ``/`` (packaged config).
+main = hydra_main(run, "serve")
 
 
 if __name__ == "__main__":
