@@ -171,6 +171,38 @@ def render_cv(part: dict[str, Any], full: bool) -> list[str]:
     return out
 
 
+def render_sections(part: dict[str, Any], full: bool) -> list[str]:
+    """Section scores without and with stanza breaks, and the converter's throughput."""
+    keys = [
+        ("section_border_f1", "border F1"),
+        ("section_border_f1_tol1", "border F1 ±1"),
+        ("section_window_diff", "WindowDiff"),
+        ("section_macro_f1", "class macro F1"),
+        *(
+            (f"section_f1_{c}", f"F1 {c.replace('_', '-')}")
+            for c in ("verse", "pre_chorus", "chorus", "bridge")
+        ),
+        ("macro_f1", "verse/chorus macro F1"),
+    ]
+    rows = [[name, *(_num(m.get(k)) for k, _ in keys)] for name, m in part["rows"].items()]
+    conv = part["converter"]
+    return [
+        f"### Sections ({part['songs']} held-out songs of `{Path(part['corpus']).name}`)",
+        "",
+        "The model tags the songs as given (no blank lines), then with a blank line before "
+        "every header change, as their transcriptions had. These songs were the extra "
+        "corpus's validation split (split by artist): they chose nothing during training, "
+        "which selected epochs on the main corpus's val.",
+        "",
+        *_table(["input", *(h for _, h in keys)], rows),
+        "",
+        f"Converter (`python -m lyricseg.data.convert`, in process): {conv['songs']} invented "
+        f"headed files, {conv['lines']:,} lines in {_secs(conv['median_s'])} — "
+        f"{conv['songs_per_s']:,.0f} songs/s, {conv['lines_per_s']:,.0f} lines/s "
+        f"(median of {_runs(len(conv['runs_s']))}).",
+    ]
+
+
 def render_speed(part: dict[str, Any], full: bool) -> list[str]:
     """Whole-process timings."""
     out = [
@@ -266,6 +298,7 @@ def render_quoted() -> list[str]:
 RENDERERS = {
     "cv": render_cv,
     "speed": render_speed,
+    "sections": render_sections,
     "long": render_long,
     "load": render_load,
     "losses": render_losses,

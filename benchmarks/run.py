@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import logging
@@ -44,11 +45,12 @@ from typing import Any
 
 from benchmarks import cv
 from benchmarks.cv import REPO, CVSettings
+from lyricseg.data import read_jsonl, write_jsonl
 from lyricseg.utils.errors import LyricsegError
 
 CORPUS = Path(os.environ.get("LYRICSEG_CORPUS_DIR", REPO.parent / "shared" / "data" / "lyrics"))
-PARTS = ("cv", "speed", "long", "load", "losses")
-DEFAULT_PARTS = "cv,speed,long,load"
+PARTS = ("cv", "sections", "speed", "long", "load", "losses")
+DEFAULT_PARTS = "cv,sections,speed,long,load"
 LOSSES = ("cross_entropy", "boundary_aware", "focal", "tversky", "boundary", "compound")
 log = logging.getLogger("benchmarks")
 
@@ -166,6 +168,38 @@ class Bench:
                         self.train_runs.append({"wall_s": fold["train_wall_s"], **fold})
         return result
 
+    def part_sections(self) -> dict[str, Any]:
+        """Section scores on a held-out sectioned corpus, without and with stanza breaks.
+
+        The songs of ``--sections-val`` (split by artist from the extra corpus's training
+        songs) are tagged by the model as given (no blank lines), then again with a blank
+        line before every header change, as the original transcriptions had. Also times the
+        headed-lyrics converter on invented files.
+        """
+        ckpt = self.checkpoint()
+        source = self.args.sections_val
+        songs = read_jsonl(source)
+        broken = [
+            dataclasses.replace(
+                s, breaks=tuple(i for i, h in enumerate(s.sections) if i and h != s.sections[i - 1])
+            )
+            for s in songs
+        ]
+        work = self.work / "sections"
+        rows = {}
+        for name, variant in (("without breaks", songs), ("with breaks", broken)):
+            file = work / f"{name.replace(' ', '-')}.jsonl"
+            write_jsonl(file, variant)
+            out = work / f"{name.replace(' ', '-')}.out.jsonl"
+            cv.predict_process(ckpt, file, out)
+            rows[name] = json.loads(out.with_name(out.name + ".metrics.json").read_text())
+        return {
+            "corpus": str(source),
+            "songs": len(songs),
+            "rows": rows,
+            "converter": converter_throughput(work / "headed", self.args.repeats),
+        }
+
     def part_speed(self) -> dict[str, Any]:
         """Whole-process timings, start-up included (medians of ``--repeats``)."""
         ckpt = self.checkpoint()
@@ -255,6 +289,42 @@ class Bench:
         return {"protocol": "single split (val)", "seeds": self.args.seeds, "rows": rows}
 
 
+def converter_throughput(folder: Path, repeats: int, n_songs: int = 400) -> dict[str, Any]:
+    """Songs and lines per second of ``convert_paths`` on invented headed text files."""
+    from lyricseg.data.convert import convert_paths
+    from lyricseg.data.sections import default_section_map
+    from lyricseg.data.synthetic import SyntheticCorpus
+
+    folder.mkdir(parents=True, exist_ok=True)
+    songs = SyntheticCorpus(n_train=n_songs, n_val=0, n_test=0, seed=11).songs("train")
+    lines = 0
+    for song in songs:
+        blocks, previous = [], None
+        for line, label in zip(song.lines, song.labels, strict=True):
+            if label != previous:
+                blocks.append(["[Chorus]" if label else "[Verse]"])
+                previous = label
+            blocks[-1].append(line)
+        lines += len(song)
+        text = "\n\n".join("\n".join(block) for block in blocks) + "\n"
+        (folder / f"{song.id}.txt").write_text(text, encoding="utf-8")
+    section_map = default_section_map()
+
+    def once() -> float:
+        start = time.perf_counter()
+        convert_paths([folder], section_map)
+        return time.perf_counter() - start
+
+    timing = _median_runs(once, repeats)
+    return {
+        **timing,
+        "songs": len(songs),
+        "lines": lines,
+        "songs_per_s": len(songs) / timing["median_s"],
+        "lines_per_s": lines / timing["median_s"],
+    }
+
+
 def read_bench(path: Path) -> dict[str, Any]:
     """An existing ``bench.json`` (its parts are kept unless rerun), or an empty one."""
     if path.is_file():
@@ -290,7 +360,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--train-seed", type=int, default=1, help="seed= of every training run")
     add("--val-fraction", type=float, default=0.15, help="inner val share of a fold's songs")
     add("--repeats", type=int, default=None, help="runs per speed figure (3; --quick: 1)")
-    add("--ckpt", type=Path, default=None, help="model for speed/long/load (else trained)")
+    add("--ckpt", type=Path, default=None, help="model for sections/speed/long/load (else trained)")
+    add(
+        "--sections-val",
+        type=Path,
+        default=REPO.parent / "shared" / "data" / "extra" / "val.jsonl",
+        help="held-out songs with sections (the sections part)",
+    )
     add("--lengths", default="2000,5000", help="long-song lengths in lines")
     add("--load-n", type=int, default=500, help="requests per load level")
     add("--concurrency", default="1,8", help="load client counts")
