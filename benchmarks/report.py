@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench-results" / "bench.json"
 DOCS = REPO / "docs" / "results.md"
 README = REPO / "README.md"
+MODEL_CARD = REPO / "docs" / "model-card.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 #: Quality columns: (key, heading); for the last three lower is better.
@@ -304,11 +305,15 @@ RENDERERS = {
     "losses": render_losses,
 }
 #: Parts the README block shows (docs/results.md shows all).
-README_PARTS = ("cv", "speed")
+README_PARTS = ("cv", "sections", "speed")
+#: Parts the model card's block shows.
+MODEL_CARD_PARTS = ("cv", "sections")
 
 
-def render(bench: dict[str, Any], full: bool = True) -> str:
-    """Markdown for a bench file: every part (``full``) or the README's selection."""
+def render(
+    bench: dict[str, Any], full: bool = True, selection: tuple[str, ...] = README_PARTS
+) -> str:
+    """Markdown for a bench file: every part (``full``) or a block's ``selection``."""
     parts = bench.get("parts", {})
     out: list[str] = []
     if full:
@@ -321,7 +326,7 @@ def render(bench: dict[str, Any], full: bool = True) -> str:
         ]
     if any(p.get("meta", {}).get("quick") for p in parts.values()):
         out += ["**Quick run (`--quick`): a smoke check of the bench, not a result.**", ""]
-    names = [n for n in RENDERERS if n in parts and (full or n in README_PARTS)]
+    names = [n for n in RENDERERS if n in parts and (full or n in selection)]
     if not names:
         out += ["No benchmark results yet: run `make bench`.", ""]
     for name in names:
@@ -361,26 +366,28 @@ def replace_block(text: str, block: str, name: str = "README.md") -> str:
     return f"{head}{START}\n{block.rstrip()}\n{END}{tail}"
 
 
-def publish(bench: dict[str, Any], docs: Path | None, readme: Path | None) -> None:
-    """Write ``docs`` whole and the README's block, each atomically.
+def publish(
+    bench: dict[str, Any], docs: Path | None, readme: Path | None, model_card: Path | None = None
+) -> None:
+    """Write ``docs`` whole and the blocks of the README and the model card, atomically.
 
-    The README is checked before anything is written, so a missing marker leaves both files
-    as they were.
+    The blocks' markers are checked before anything is written, so a missing marker leaves
+    every file as it was.
 
     Raises:
-        LyricsegError: When the README's markers are missing or misplaced.
+        LyricsegError: When a block's markers are missing or misplaced.
     """
-    new_readme = None
-    if readme is not None:
-        new_readme = replace_block(
-            readme.read_text(encoding="utf-8"), render(bench, full=False), str(readme)
-        )
+    blocks = {}
+    for path, selection in ((readme, README_PARTS), (model_card, MODEL_CARD_PARTS)):
+        if path is not None:
+            text = render(bench, full=False, selection=selection)
+            blocks[path] = replace_block(path.read_text(encoding="utf-8"), text, str(path))
     if docs is not None:
         with atomic_write(docs) as handle:
             handle.write(render(bench, full=True))
-    if readme is not None and new_readme is not None:
-        with atomic_write(readme) as handle:
-            handle.write(new_readme)
+    for path, text in blocks.items():
+        with atomic_write(path) as handle:
+            handle.write(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -397,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot read {args.bench}: {err} (run `make bench` first)", file=sys.stderr)
         return 2
     try:
-        publish(bench, args.docs, None if args.no_readme else args.readme)
+        card = MODEL_CARD if MODEL_CARD.exists() and not args.no_readme else None
+        publish(bench, args.docs, None if args.no_readme else args.readme, card)
     except LyricsegError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "bench.md").write_text(report.render(bench, full=True), encoding="utf-8")
     if not args.quick and not args.no_publish:
         try:
-            report.publish(bench, report.DOCS, report.README)
+            report.publish(bench, report.DOCS, report.README, report.MODEL_CARD)
         except LyricsegError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

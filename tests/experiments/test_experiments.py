@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 from support import REPO, TINY, run_script, tmp_paths
@@ -79,30 +78,6 @@ def test_local_attention_window_follows_search_parameter(tmp_path):
     assert cfg.model.net.attention.window == 3
     plain = compose_experiment("smoke", tmp_path, "model=bilstm_local_attention")
     assert plain.model.net.attention.window == 4
-
-
-def test_optuna_sweep_with_joblib_writes_best_params(tmp_path):
-    result = run_script(
-        "train.py",
-        "-m",
-        "hparams_search=optuna",
-        "experiment=smoke",
-        "hydra/launcher=parallel",
-        "hydra.launcher.n_jobs=2",
-        "hydra.sweeper.n_trials=2",
-        "trainer.max_epochs=1",
-        "calibration=none",
-        f"paths.log_dir={tmp_path}/logs",
-        f"paths.cache_dir={tmp_path}/cache",
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    (sweep,) = (tmp_path / "logs/train/multiruns").iterdir()
-    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    assert results["name"] == "optuna"
-    assert set(results["best_params"]) >= {"optimizer.lr", "model", "loss"}
-    assert 0.0 <= results["best_value"] <= 1.0
-    assert (sweep / "0" / "summary.json").exists() and (sweep / "1" / "summary.json").exists()
 
 
 @pytest.mark.slow
