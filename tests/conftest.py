@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
-from support import CORPUS, REPO, TINY_MODEL, tmp_paths
+from support import CORPUS, REPO, TINY_MODEL, tmp_paths, train_tiny
 
 
 @pytest.fixture
@@ -55,20 +55,5 @@ def _one_torch_thread():
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A model file (``best.ckpt``, Platt-calibrated) trained for 3 epochs on the tiny corpus."""
-    from lyricseg.train import train
-
-    tmp = tmp_path_factory.mktemp("tiny_model")
-    overrides = [
-        *tmp_paths(tmp),
-        "data=tiny",
-        *TINY_MODEL,
-        "trainer.max_epochs=3",
-        "callbacks.progress_bar=null",
-        "callbacks.model_summary=null",
-        "+trainer.enable_progress_bar=false",
-        "calibration=platt",
-    ]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    _, objects = train(cfg)
+    _, objects = train_tiny(tmp_path_factory.mktemp("tiny_model"), "calibration=platt")
     return Path(objects["best_path"])

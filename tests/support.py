@@ -29,6 +29,26 @@ def tmp_paths(tmp_path: Path) -> list[str]:
     ]
 
 
+def train_tiny(tmp_path: Path, *overrides: str) -> tuple[dict, dict]:
+    """Train in-process on the tiny corpus with a tiny model, outputs under ``tmp_path``."""
+    from hydra import compose, initialize_config_dir
+
+    from lyricseg.train import train
+
+    base = [
+        *tmp_paths(tmp_path),
+        "data=tiny",
+        *TINY_MODEL,
+        "trainer.max_epochs=3",
+        "callbacks.progress_bar=null",
+        "callbacks.model_summary=null",
+        "+trainer.enable_progress_bar=false",
+    ]
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[*base, *overrides])
+    return train(cfg)
+
+
 def run_script(
     script: str, *args: str, cwd: Path | None = None, timeout: int = 300, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from support import RESOURCES, TINY, run_script
+from support import RESOURCES, TINY, run_script, train_tiny
 
 from lyricseg.data.batching import SongDataset, break_flags
 from lyricseg.data.sections import SECTION_CLASSES, default_section_map
@@ -17,25 +17,13 @@ SECTIONS = RESOURCES / "tiny_sections"
 
 @pytest.fixture(scope="module")
 def sections_checkpoint(tmp_path_factory):
-    from hydra import compose, initialize_config_dir
-    from support import REPO, TINY_MODEL, tmp_paths
-
-    tmp = tmp_path_factory.mktemp("sections_model")
-    overrides = [
-        *tmp_paths(tmp),
-        "data=tiny",
+    metrics, objects = train_tiny(
+        tmp_path_factory.mktemp("sections_model"),
         f"data.extra_dirs=[{SECTIONS}]",
-        *TINY_MODEL,
         "model.net.sections=true",
         "model.net.breaks=true",
         "decoder=joint",
-        "trainer.max_epochs=3",
-        "callbacks.progress_bar=null",
-        "+trainer.enable_progress_bar=false",
-    ]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    metrics, objects = train(cfg)
+    )
     return objects["best_path"], metrics
 
 
