@@ -35,7 +35,7 @@ class SSMEncoder(nn.Module):
         channels: int = 16,
         layers: int = 2,
         dropout: float = 0.1,
-        band_cells: int = 1 << 21,
+        band_cells: int = 1 << 22,
     ):
         super().__init__()
         blocks: list[nn.Module] = []
@@ -103,7 +103,7 @@ class SSMEncoder(nn.Module):
             maps = F.conv2d(maps, conv.weight, conv.bias, padding=(0, 1))
             first += 1
             if conv is blocks[-2]:
-                maps = act(maps.contiguous())
+                maps = act(maps.permute(0, 2, 3, 1))  # [B, rows, T, K], contiguous
                 break
             # Re-zero what lies outside the songs after every layer, so that it acts like the
             # convolution's own zero padding and a song's encoding does not depend on its
@@ -119,11 +119,11 @@ class SSMEncoder(nn.Module):
                 row_ok[:, inside] = mask[:, index[inside]]
                 maps = maps * (row_ok[:, None, :, None] & mask[:, None, None, :]).to(maps.dtype)
             maps = act(maps.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        if full:
-            peak, total = maps.amax(dim=-1), maps.sum(dim=-1)
+        if not full:  # padded columns: out of the max and the sum
+            cols = mask[:, None, :, None]
+            peak = maps.masked_fill(~cols, torch.finfo(maps.dtype).min).max(dim=2).values
+            total = maps.masked_fill(~cols, 0.0).sum(dim=2)
         else:
-            cols = mask[:, None, None, :]
-            peak = maps.masked_fill(~cols, torch.finfo(maps.dtype).min).amax(dim=-1)
-            total = maps.masked_fill(~cols, 0.0).sum(dim=-1)
+            peak, total = maps.max(dim=2).values, maps.sum(dim=2)
         mean = total / mask.sum(dim=1).clamp(min=1)[:, None, None].to(maps.dtype)
-        return torch.cat([peak, mean], dim=1).transpose(1, 2)  # [B, rows, 2K]
+        return torch.cat([peak, mean], dim=2)  # [B, rows, 2K]
