@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -26,6 +27,19 @@ CONTEXT_STATS = (
     "song_repeated_share",
     "song_run_max_rel",
 )
+
+#: Lines from which a song's views are computed on several threads.
+PARALLEL_FROM = 500
+
+
+def _threads(n_lines: int) -> int:
+    """Threads for one song's views: the process's torch thread budget, for long songs."""
+    if n_lines < PARALLEL_FROM:
+        return 1
+    import torch  # feature worker processes set their budget to one thread
+
+    return torch.get_num_threads()
+
 
 #: Bumped whenever the computation behind a feature changes, so old caches are not reused.
 #: 2: lines without any word (``...``, ``♪``) no longer count as repeats of each other.
@@ -110,22 +124,29 @@ class FeatureExtractor:
             None when no SSM view is configured.
         """
         text = SongText.from_lines(lines, self.max_chars)
-        columns = []
         n = len(text)
         kept = np.empty((len(self.ssm_views), n, n), dtype=np.uint8) if self.ssm_views else None
-        context_runs = None
-        for name, view in self.views.items():
+
+        def summarize(name: str) -> tuple[list[np.ndarray], np.ndarray | None]:
+            view = self.views[name]
             ssm = view.ssm(text)
             if name in self.ssm_views:
                 ssm.quantized(out=kept[self.ssm_views.index(name)])
-            columns.append(row_statistics(ssm, view.threshold))
+            columns, run_max = [row_statistics(ssm, view.threshold)], None
             if name in self.block_views:
                 feats, run_max = block_statistics(ssm.thresholded(view.threshold))
                 columns.append(feats)
-                if name == self.context_view:
-                    context_runs = run_max
-            del ssm
-        columns.append(self._context(text, context_runs))
+            return columns, run_max
+
+        threads = _threads(n)
+        if threads > 1:  # views are independent; their heavy steps release the GIL
+            text.phonetic  # noqa: B018 (computed once, before the threads share it)
+            with ThreadPoolExecutor(threads) as pool:
+                results = dict(zip(self.views, pool.map(summarize, self.views), strict=True))
+        else:
+            results = {name: summarize(name) for name in self.views}
+        columns = [c for name in self.views for c in results[name][0]]
+        columns.append(self._context(text, results[self.context_view][1]))
         return np.concatenate(columns, axis=1), kept
 
     @staticmethod

@@ -22,9 +22,6 @@ from rapidfuzz import fuzz, process
 
 from lyricseg.features.text import SongText
 
-#: Distinct strings from which fuzzy scoring spreads over the process's threads.
-_PARALLEL_FROM = 512
-
 
 @dataclass(frozen=True)
 class SSM:
@@ -94,17 +91,14 @@ def keyed_ssm(items: Sequence[Hashable], score: Callable[[list], np.ndarray]) ->
 
 
 def _fuzzy(strings: list[str]) -> np.ndarray:
-    """Normalized Indel similarity of every pair of strings, ``[u, u]`` float32 in [0, 1]."""
-    workers = 1
-    if len(strings) >= _PARALLEL_FROM:
-        import torch  # the process's thread budget (feature workers run on one thread)
+    """Normalized Indel similarity of every pair of strings, ``[u, u]`` float32 in [0, 1].
 
-        workers = torch.get_num_threads()
+    One thread: long songs run their views on parallel threads instead (see
+    :class:`~lyricseg.features.FeatureExtractor`).
+    """
     # Two distinct lists: rapidfuzz then scores many pairs at once with SIMD, which its path
     # for one list compared with itself does not (twice as slow, same scores).
-    scores = process.cdist(
-        strings, list(strings), scorer=fuzz.ratio, dtype=np.uint8, workers=workers
-    )
+    scores = process.cdist(strings, list(strings), scorer=fuzz.ratio, dtype=np.uint8, workers=1)
     return scores.astype(np.float32) / np.float32(100.0)
 
 
