@@ -321,3 +321,27 @@ def test_long_song_features_without_square_temporaries(extractor):
     # A handful of n×n bytes at a time (the thresholded matrix, its runs as int16), never
     # the n×n float64 and 2n×n int32 temporaries of a straightforward implementation.
     assert peak < 14 * n * n, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_views_on_threads_give_the_same_features(monkeypatch):
+    import torch
+
+    import lyricseg.features.extractor as module
+
+    config = OmegaConf.load(REPO / "conf/features/default.yaml")
+    config.ssm_views = ["string", "exact", "phonetic"]
+    extractor = instantiate(config)
+    chorus = ["we sing all night", "under the moon", "...", "we sing all night long"]
+    lines = [f"verse line {i} goes on" if i % 7 else chorus[i % 4] for i in range(60)]
+    monkeypatch.setattr(module, "PARALLEL_FROM", 10)
+    one = extractor.extract(lines)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert module._threads(len(lines)) == 2
+        two = extractor.extract(lines)
+    finally:
+        torch.set_num_threads(before)
+    assert one[1].shape == (3, len(lines), len(lines))
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
