@@ -85,6 +85,17 @@ def test_gradients_equal_the_unbanded_encoder():
         torch.testing.assert_close(a.grad, b.grad, atol=1e-4, rtol=1e-4, msg=name)
 
 
+def test_inference_and_training_paths_agree():
+    """Inference fuses each activation into its convolution; training runs them apart."""
+    codes, mask = batch_of([26, 11])
+    net = encoder(band_cells=600)
+    with torch.no_grad():
+        fused = net(codes, mask)
+    plain = net(codes, mask)  # gradients on: the unfused path
+    assert plain.requires_grad
+    torch.testing.assert_close(fused, plain.detach(), atol=1e-5, rtol=0)
+
+
 def test_parameter_names_are_those_of_stored_models():
     net = SSMEncoder(3, channels=16, layers=2)
     assert sorted(net.state_dict()) == [

@@ -6,6 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+try:  # oneDNN convolution with a fused activation (what torch.compile uses on CPU)
+    _CONV_POINTWISE = torch.ops.mkldnn._convolution_pointwise
+except (AttributeError, RuntimeError):  # a build without oneDNN
+    _CONV_POINTWISE = None
+
 
 class SSMEncoder(nn.Module):
     """Convolutions over the stacked SSMs, reduced to one vector per line.
@@ -99,26 +104,25 @@ class SSMEncoder(nn.Module):
         first = start - halo  # song row of the band's first row
         blocks = list(self.convs)
         for conv, act in zip(blocks[::2], blocks[1::2], strict=True):
-            # No padding over rows: each layer uses up one context row on either side.
-            maps = F.conv2d(maps, conv.weight, conv.bias, padding=(0, 1))
+            maps = self._conv_act(maps, conv, act)
             first += 1
             if conv is blocks[-2]:
-                maps = act(maps.permute(0, 2, 3, 1))  # [B, rows, T, K], contiguous
                 break
             # Re-zero what lies outside the songs after every layer, so that it acts like the
             # convolution's own zero padding and a song's encoding does not depend on its
             # batch (the last layer's padded columns are left out of the reduction instead).
-            rows = maps.shape[2]
+            # Zeroing after the activation is the same as before it: GELU(0) = 0.
             if full:
                 maps[:, :, : max(0, -first)] = 0.0  # above the first line
                 maps[:, :, max(0, width - first) :] = 0.0  # below the last line
             else:
+                rows = maps.shape[2]
                 index = torch.arange(first, first + rows, device=mask.device)
                 inside = (index >= 0) & (index < width)
                 row_ok = torch.zeros(mask.shape[0], rows, dtype=torch.bool, device=mask.device)
                 row_ok[:, inside] = mask[:, index[inside]]
                 maps = maps * (row_ok[:, None, :, None] & mask[:, None, None, :]).to(maps.dtype)
-            maps = act(maps.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        maps = maps.permute(0, 2, 3, 1)  # [B, rows, T, K], contiguous in channels-last memory
         if not full:  # padded columns: out of the max and the sum
             cols = mask[:, None, :, None]
             peak = maps.masked_fill(~cols, torch.finfo(maps.dtype).min).max(dim=2).values
@@ -127,3 +131,25 @@ class SSMEncoder(nn.Module):
             peak, total = maps.max(dim=2).values, maps.sum(dim=2)
         mean = total / mask.sum(dim=1).clamp(min=1)[:, None, None].to(maps.dtype)
         return torch.cat([peak, mean], dim=2)  # [B, rows, 2K]
+
+    @staticmethod
+    def _conv_act(maps: torch.Tensor, conv: nn.Conv2d, act: nn.Module) -> torch.Tensor:
+        """One convolution and its activation on channels-last maps, ``[B, C, R, T]``.
+
+        Returns ``[B, K, R - 2, T]``: no padding over rows, each layer uses up one context row
+        on either side.
+        """
+        fusable = (
+            _CONV_POINTWISE is not None
+            and maps.device.type == "cpu"
+            and maps.dtype == torch.float32
+            and isinstance(act, nn.GELU)
+            and act.approximate == "none"
+            and not (torch.is_grad_enabled() and conv.weight.requires_grad)
+        )
+        if fusable:  # inference: the activation is computed as the convolution writes
+            return _CONV_POINTWISE(
+                maps, conv.weight, conv.bias, [0, 1], [1, 1], [1, 1], 1, "gelu", [], "none"
+            )
+        maps = F.conv2d(maps, conv.weight, conv.bias, padding=(0, 1))
+        return act(maps.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # elementwise, contiguous
