@@ -163,6 +163,22 @@ def test_predict_with_the_trained_model(installed, trained):
     assert all(row.split()[1] in ("verse", "chorus") for row in rows)
 
 
+def test_tag_a_song_with_the_shipped_model(installed):
+    """No ckpt=: the pretrained model inside the wheel tags the song, with sections."""
+    out = run(
+        [str(installed.bin / "lyricseg-predict"), "input=song.txt", "format=tagged"], installed.work
+    )
+    lines = [
+        line.strip()
+        for line in (installed.work / "song.txt").read_text().splitlines()
+        if line.strip()
+    ]
+    blocks = out.stdout.strip().split("\n\n")
+    assert [line for block in blocks for line in block.splitlines()[1:]] == lines
+    assert all(block.startswith("[") for block in blocks)
+    assert "[Chorus]" in out.stdout and "[Verse 1]" in out.stdout
+
+
 def test_migrate_check_uses_the_packaged_config(installed):
     out = run(
         [
