@@ -269,6 +269,8 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     Returns:
         ``{"records": [...], "metrics": dict | None, "output": Path | None}``.
     """
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(cfg.torch_threads)
     predictor = Predictor.from_checkpoint(cfg.ckpt, max_lines=cfg.max_lines)
     songs = read_songs(cfg.input, require_labels=False)
     predictor.check(songs)
@@ -356,8 +358,10 @@ def _section_metrics(songs: list[Song], records: list[dict[str, Any]]) -> dict[s
 
 
 def _is_text(path: Any) -> bool:
-    """Whether an input is read as plain text (a table is printed when no output is set)."""
-    return str(path) == "-" or Path(str(path)).suffix.lower() not in {".jsonl", ".ndjson", ".json"}
+    """Whether an input is named as plain text (a table is printed when no output is set)."""
+    from lyricseg.data.songs import is_jsonl_path
+
+    return str(path) == "-" or not is_jsonl_path(path)
 
 
 @exit_on_user_error
