@@ -396,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bench", type=Path, default=BENCH, help="the bench.json to render")
     parser.add_argument("--docs", type=Path, default=DOCS, help="generated results page")
     parser.add_argument("--readme", type=Path, default=README, help="README with the markers")
+    parser.add_argument(
+        "--model-card", type=Path, default=MODEL_CARD, help="model card with the markers"
+    )
     parser.add_argument("--no-readme", action="store_true", help="write docs only")
     args = parser.parse_args(argv)
     try:
@@ -404,8 +407,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot read {args.bench}: {err} (run `make bench` first)", file=sys.stderr)
         return 2
     try:
-        card = MODEL_CARD if MODEL_CARD.exists() and not args.no_readme else None
-        publish(bench, args.docs, None if args.no_readme else args.readme, card)
+        blocks = not args.no_readme
+        card = args.model_card if blocks and args.model_card.exists() else None
+        publish(bench, args.docs, args.readme if blocks else None, card)
     except LyricsegError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

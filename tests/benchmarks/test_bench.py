@@ -121,8 +121,13 @@ def test_report_replaces_only_the_readme_block(quick_bench, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"{head}\n{report.START}\nTYPED 0.999\n{report.END}\n{tail}")
     docs = tmp_path / "docs" / "results.md"
+    card = tmp_path / "model-card.md"
+    card.write_text(f"# card\n{report.START}\nold\n{report.END}\nafter\n")
     argv = ["--bench", str(out / "bench.json"), "--docs", str(docs), "--readme", str(readme)]
+    argv += ["--model-card", str(card)]
     assert report.main(argv) == 0
+    card_text = card.read_text()
+    assert "Cross-validated quality" in card_text and card_text.endswith(f"{report.END}\nafter\n")
 
     new = readme.read_text()
     before, block_and_after = new.split(report.START + "\n")
