@@ -29,6 +29,15 @@ def tmp_paths(tmp_path: Path) -> list[str]:
     ]
 
 
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def train_tiny(tmp_path: Path, *overrides: str) -> tuple[dict, dict]:
     """Train in-process on the tiny corpus with a tiny model, outputs under ``tmp_path``."""
     from hydra import compose, initialize_config_dir

@@ -1,9 +1,8 @@
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from support import free_port
 from torchmetrics.utilities.data import dim_zero_sum
 
 from lyricseg.metrics import EVALUATE_KEYS, METRIC_KEYS, build_metric_collection, evaluate_songs
@@ -69,12 +68,6 @@ def test_evaluate_songs(corpus, batch):
         evaluate_songs([[0, 1]], [[0]], [[0.1, 0.9]])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank, world_size, port, shards, result_path):
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size
@@ -98,7 +91,7 @@ def test_two_process_sync_equals_single_process(corpus, batch, tmp_path):
     batches = [batch(preds[a:b], targets[a:b], probs[a:b]) for a, b in cuts]
     shards = [batches[:2], batches[2:]]
     result_path = tmp_path / "rank0.pt"
-    mp.spawn(_ddp_worker, args=(2, _free_port(), shards, str(result_path)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, free_port(), shards, str(result_path)), nprocs=2, join=True)
     distributed = torch.load(result_path)
     single = build_metric_collection("val/")
     for p, t, m, q in batches:

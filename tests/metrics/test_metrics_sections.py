@@ -1,6 +1,5 @@
 import math
 import random
-import socket
 
 import pytest
 import torch
@@ -8,6 +7,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from nltk.metrics.segmentation import pk, windowdiff
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from support import free_port
 from torchmetrics.utilities.data import dim_zero_sum
 
 from lyricseg.data.sections import SECTION_CLASSES
@@ -275,12 +275,6 @@ def test_bad_inputs_are_clear_errors(change, message):
         build_section_metric_collection().update(**batch)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank, world_size, port, shards, result_path):
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size
@@ -305,7 +299,7 @@ def test_two_process_sync_equals_single_process(tmp_path):
     batches = [pad(*(x[a:b] for x in corpus)) for a, b in cuts]
     shards = [batches[:2], batches[2:]]
     result_path = tmp_path / "rank0.pt"
-    mp.spawn(_ddp_worker, args=(2, _free_port(), shards, str(result_path)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, free_port(), shards, str(result_path)), nprocs=2, join=True)
     distributed = torch.load(result_path)
     single = build_section_metric_collection("val/")
     for batch in batches:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -26,7 +25,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from support import REPO, RESOURCES, TINY_MODEL
+from support import REPO, RESOURCES, TINY_MODEL, free_port
 
 COMMANDS = ("lyricseg-train", "lyricseg-predict", "lyricseg-serve")
 PACKAGE = REPO / "src" / "lyricseg"
@@ -191,12 +190,6 @@ def test_migrate_check_uses_the_packaged_config(installed):
         installed.work,
     )
     assert "Check passed" in out.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_serve_answers_healthz(installed, trained):
