@@ -203,9 +203,10 @@ def section_spans(record: dict[str, Any]) -> list[tuple[str, int, int]]:
     if record.get("sections") is not None:
         names = record["sections"]
         starts = sorted(set(record.get("section_starts") or []) | {0})
-    else:
-        chorus = sorted(default_section_map().chorus_classes)[0]
-        verse = next(c for c in SECTION_CLASSES if c in default_section_map().numbered_classes)
+    else:  # label 1 reads as the map's first chorus class, label 0 as its first numbered one
+        section_map = default_section_map()
+        chorus = next(c for c in section_map.classes if c in section_map.chorus_classes)
+        verse = next(c for c in section_map.classes if c in section_map.numbered_classes)
         names = [chorus if label else verse for label in record["labels"]]
         starts = [i for i in range(n) if i == 0 or record["labels"][i] != record["labels"][i - 1]]
     ends = [*starts[1:], n]
