@@ -282,6 +282,31 @@ def render_losses(part: dict[str, Any], full: bool) -> list[str]:
     ]
 
 
+def render_gpu(part: dict[str, Any], full: bool) -> list[str]:
+    """Training time per epoch by device."""
+    rows = [
+        [
+            r["device"] + (f" ({r['threads']} thr.)" if r.get("threads") else ""),
+            str(r["epochs"]),
+            _secs(r["epoch_s"]),
+            _secs(r["fit_s"]),
+            _secs(r["wall_s"]),
+            f"{r['speedup_vs_cpu']:.1f}×",
+        ]
+        for r in part["rows"]
+    ]
+    extra = ", ".join(f"`{d}`" for d in part["extra_dirs"]) or "no extra corpus"
+    return [
+        f"### Training time per epoch by device (`experiment=lyrics_best`, {extra})",
+        "",
+        "One process per device; the first filled the feature cache the others read. "
+        "Per epoch = Lightning's fit time (training and every val set) / epochs."
+        + ("" if part.get("gpu") else " No GPU on this machine: CPU only."),
+        "",
+        *_table(["device", "epochs", "per epoch", "fit", "whole process", "vs CPU"], rows),
+    ]
+
+
 def render_quoted() -> list[str]:
     """Figures quoted from elsewhere, with their source."""
     keys = [k for k, _ in COLUMNS if any(k in q["metrics"] for q in QUOTED)]
@@ -303,9 +328,10 @@ RENDERERS = {
     "long": render_long,
     "load": render_load,
     "losses": render_losses,
+    "gpu": render_gpu,
 }
 #: Parts the README block shows (docs/results.md shows all).
-README_PARTS = ("cv", "sections", "speed")
+README_PARTS = ("cv", "sections", "speed", "gpu")
 #: Parts the model card's block shows.
 MODEL_CARD_PARTS = ("cv", "sections")
 

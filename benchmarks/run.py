@@ -16,6 +16,8 @@ with its error and the others still run):
 - ``load``: the HTTP service under load (``benchmarks.load.run_load``).
 - ``losses`` (not in the default set): each loss family with the default model, on the
   corpus's own train/val split, mean ± std over ``--seeds``: a single split, scored on val.
+- ``gpu`` (not in the default set): ``lyrics_best``'s training time per epoch on the CPU and,
+  where CUDA is present, on the GPU in 32-bit and bf16-mixed precision.
 
 Then ``benchmarks.report`` renders the JSON into ``<out>/bench.md``, ``docs/results.md`` and
 the README's generated block (not for ``--quick`` runs or with ``--no-publish``).
@@ -49,7 +51,7 @@ from lyricseg.data import read_jsonl, write_jsonl
 from lyricseg.utils.errors import LyricsegError
 
 CORPUS = Path(os.environ.get("LYRICSEG_CORPUS_DIR", REPO.parent / "shared" / "data" / "lyrics"))
-PARTS = ("cv", "sections", "speed", "long", "load", "losses")
+PARTS = ("cv", "sections", "speed", "long", "load", "losses", "gpu")
 DEFAULT_PARTS = "cv,sections,speed,long,load"
 LOSSES = ("cross_entropy", "boundary_aware", "focal", "tversky", "boundary", "compound")
 log = logging.getLogger("benchmarks")
@@ -84,7 +86,8 @@ def revision() -> str:
         done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else ""
 
-    rev = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    # a copy of the tree without .git (another machine) names its revision in the environment
+    rev = git("rev-parse", "--short=12", "HEAD") or os.environ.get("BENCH_REVISION", "unknown")
     return rev + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
@@ -288,6 +291,56 @@ class Bench:
             rows[f"loss={loss}"] = {"mean": mean, "std": std, "epochs": [r["epochs"] for r in runs]}
         return {"protocol": "single split (val)", "seeds": self.args.seeds, "rows": rows}
 
+    def part_gpu(self) -> dict[str, Any]:
+        """Training time per epoch of ``lyrics_best`` on the CPU and, when present, the GPU.
+
+        Each device trains ``--gpu-epochs`` epochs (no early stop that soon) in its own
+        process, on the corpus's train/val split plus ``--extra``; the first run fills the
+        feature cache that the others read, so ``fit_s`` (Lightning's fit: training and
+        every val set, every epoch) is what compares.
+        """
+        import torch
+
+        legs = {"cpu": ["trainer=cpu"]}
+        if torch.cuda.is_available():
+            legs["gpu 32-true"] = ["trainer=gpu"]
+            legs["gpu bf16-mixed"] = ["trainer=gpu", "trainer.precision=bf16-mixed"]
+        epochs = self.args.gpu_epochs
+        rows = []
+        for name, device in legs.items():
+            summary = cv.train_process(
+                [
+                    "experiment=lyrics_best",
+                    f"data.data_dir={self.args.corpus}",
+                    f"seed={self.args.train_seed}",
+                    *self.overrides,
+                    f"trainer.max_epochs={epochs}",
+                    *device,
+                ],
+                self.work / "gpu" / name.replace(" ", "-"),
+                self.work,
+            )
+            fit_s = summary["metrics"]["time/fit_s"]
+            rows.append(
+                {
+                    "device": name,
+                    "epochs": summary["epochs"],
+                    "fit_s": fit_s,
+                    "epoch_s": fit_s / max(1, summary["epochs"]),
+                    "wall_s": summary["wall_s"],
+                    "threads": torch.get_num_threads() if name == "cpu" else None,
+                }
+            )
+        cpu_epoch = rows[0]["epoch_s"]
+        for row in rows:
+            row["speedup_vs_cpu"] = cpu_epoch / row["epoch_s"]
+        return {
+            "epochs": epochs,
+            "extra_dirs": [str(d) for d in self.args.extra],
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "rows": rows,
+        }
+
 
 def converter_throughput(folder: Path, repeats: int, n_songs: int = 400) -> dict[str, Any]:
     """Songs and lines per second of ``convert_paths`` on invented headed text files."""
@@ -372,6 +425,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--concurrency", default="1,8", help="load client counts")
     add("--losses", default=",".join(LOSSES), help="loss families of the losses part")
     add("--seeds", default="1,2,3", help="seeds of the losses part")
+    add("--gpu-epochs", type=int, default=3, help="epochs per device in the gpu part")
     add("--out", type=Path, default=None, help="bench-results (--quick: bench-results/quick)")
     add("--no-publish", action="store_true", help="do not write docs/results.md and README")
     args = parser.parse_args(argv)

@@ -113,6 +113,26 @@ def test_a_missing_part_is_recorded_and_the_bench_file_keeps_the_others(
     assert "Not measured: part 'load' is not available" in (out / "bench.md").read_text()
 
 
+def test_gpu_part_times_epochs_per_device(quick_bench):
+    """The CPU leg always runs; GPU legs only where CUDA is (this part never fakes one)."""
+    import torch
+
+    out, corpus, _ = quick_bench
+    argv = ["--parts", "gpu", "--gpu-epochs", "2", "--corpus", str(corpus), "--out", str(out)]
+    argv += ["--no-publish", "--threads", "1"]
+    for override in FAST:
+        argv += ["--override", override]
+    assert run.main(argv) == 0
+    part = json.loads((out / "bench.json").read_text())["parts"]["gpu"]
+    devices = [r["device"] for r in part["rows"]]
+    assert devices[0] == "cpu" and (len(devices) == 3) == torch.cuda.is_available()
+    for row in part["rows"]:
+        assert row["epochs"] == 2 and 0 < row["epoch_s"] * 2 == pytest.approx(row["fit_s"])
+        assert row["fit_s"] < row["wall_s"]
+    assert part["rows"][0]["speedup_vs_cpu"] == 1.0
+    assert "Training time per epoch by device" in (out / "bench.md").read_text()
+
+
 def test_report_replaces_only_the_readme_block(quick_bench, tmp_path):
     out, _, _ = quick_bench
     bench = json.loads((out / "bench.json").read_text())
