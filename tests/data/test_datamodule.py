@@ -1,3 +1,6 @@
+import collections
+
+import pytest
 import torch
 
 from lyricseg.data import BucketSampler, LyricsDataModule, SyntheticCorpus, collate_songs
@@ -80,3 +83,20 @@ def test_weighted_sampling_draws_chorus_songs_more(tmp_path):
     weights = dm._song_weights(dm.splits["train"])
     shares = torch.tensor([sum(s.labels) / len(s) for s in dm.splits["train"].songs])
     assert torch.corrcoef(torch.stack([weights.float(), shares.float()]))[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("weights", [[0.5] * 41, [1.0] * 10 + [0.3] * 17, [2.0, 0.7, 0.1, 1.5] * 9])
+def test_weighted_bucket_sampler_gives_exactly_its_length_every_epoch(weights):
+    """The trainer plans batches (and validation) from len(); a short epoch never validates."""
+    sampler = BucketSampler(
+        [3 + i % 7 for i in range(len(weights))], 4, pool_batches=2, seed=0, weights=weights
+    )
+    seen = collections.Counter()
+    for _ in range(200):
+        drawn = list(sampler)
+        assert len(drawn) == len(sampler) == round(sum(weights))
+        seen.update(drawn)
+    for i, w in enumerate(weights):  # whole draws always; fractional ones by their odds
+        assert int(w) * 200 <= seen[i] <= (int(w) + (w > int(w))) * 200
+    if len(set(weights)) == 1:  # equal fractions: every song drawn about as often
+        assert max(seen.values()) - min(seen.values()) < 60

@@ -164,8 +164,11 @@ class BucketSampler(Sampler[int]):
 
     Indices are shuffled, cut into pools of ``batch_size * pool_batches``, sorted by length
     inside each pool, grouped into batches, and the batches shuffled again. With
-    ``weights``, song ``i`` is drawn ``floor(w_i)`` times per epoch plus once more with
-    probability ``w_i - floor(w_i)`` (e.g. 0.5 draws a random half of a corpus each epoch).
+    ``weights``, song ``i`` is drawn ``floor(w_i)`` times per epoch, and ``round(sum(w -
+    floor(w)))`` songs once more, drawn without replacement with odds growing with
+    ``w_i - floor(w_i)`` (e.g. 0.5 draws a random half of a corpus each epoch). An epoch
+    always holds exactly ``len(self)`` draws: the trainer plans its batches (and when to
+    validate) from that length.
 
     Args:
         lengths: Length of each song.
@@ -204,10 +207,11 @@ class BucketSampler(Sampler[int]):
     def _draws(self, rng: random.Random) -> list[int]:
         if self.weights is None:
             return list(range(len(self.lengths)))
-        order = []
-        for i, w in enumerate(self.weights):
-            order += [i] * (int(w) + (rng.random() < w - int(w)))
-        return order
+        order = [i for i, w in enumerate(self.weights) for _ in range(int(w))]
+        fractions = [(i, w - int(w)) for i, w in enumerate(self.weights) if w > int(w)]
+        # weighted sampling without replacement (Efraimidis-Spirakis): the largest u^(1/f)
+        keys = sorted(((rng.random() ** (1 / f), i) for i, f in fractions), reverse=True)
+        return order + [i for _, i in keys[: len(self) - len(order)]]
 
     def __iter__(self) -> Iterator[int]:
         rng = random.Random(self.seed + self.epoch)
