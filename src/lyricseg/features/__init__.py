@@ -1,6 +1,7 @@
 """Self-similarity views of a song and their per-line summaries."""
 
 from lyricseg.features.extractor import FeatureExtractor
+from lyricseg.features.semantic import SemanticView
 from lyricseg.features.text import SongText
 from lyricseg.features.views import (
     ExactView,
@@ -19,6 +20,7 @@ __all__ = [
     "HeadView",
     "PhoneticView",
     "RhymeView",
+    "SemanticView",
     "SongText",
     "StringView",
     "SyllableView",
