@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.distributed as dist
@@ -123,3 +126,17 @@ def test_half_precision_probs_are_accepted(corpus, batch):
     half = build_metric_collection()
     half.update(preds=p, target=t, mask=m, probs=q.bfloat16())
     assert half.compute()["ece"].item() == pytest.approx(full.compute()["ece"].item(), abs=0.02)
+
+
+def test_evaluate_songs_does_not_import_torchmetrics():
+    """predict.py scores labelled input without paying torchmetrics' start-up."""
+    code = (
+        "import sys; from lyricseg.metrics import evaluate_songs; "
+        "print(evaluate_songs([[0, 1, 1]], [[0, 1, 0]], [[0.1, 0.8, 0.6]])['macro_f1']); "
+        "print('torchmetrics' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [
+        str(evaluate_songs([[0, 1, 1]], [[0, 1, 0]], [[0.1, 0.8, 0.6]])["macro_f1"]),
+        "False",
+    ]

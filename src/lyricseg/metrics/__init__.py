@@ -7,10 +7,10 @@ calibration at prediction time) must not pull in torchmetrics, which takes about
 import importlib
 
 _EXPORTS = {
-    "EVALUATE_KEYS": "collection",
+    "EVALUATE_KEYS": "corpus",
     "METRIC_KEYS": "collection",
     "build_metric_collection": "collection",
-    "evaluate_songs": "collection",
+    "evaluate_songs": "corpus",
     "BoundaryMetrics": "segmentation",
     "CalibrationMetrics": "segmentation",
     "SegmentMetrics": "segmentation",

@@ -1,12 +1,10 @@
-"""The metric collection used for every stage, and a list-based corpus evaluation."""
+"""The metric collection used for every stage (the same scores as :func:`evaluate_songs`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import torch
 from torchmetrics import MetricCollection
 
+from lyricseg.metrics.corpus import BOUNDARY_TOLERANCES, CALIBRATION_BINS
 from lyricseg.metrics.segmentation import (
     BoundaryMetrics,
     CalibrationMetrics,
@@ -14,7 +12,6 @@ from lyricseg.metrics.segmentation import (
     TokenMetrics,
     WindowMetrics,
 )
-from lyricseg.utils import LyricsegError
 
 #: Keys (without prefix) produced by :func:`build_metric_collection`.
 METRIC_KEYS = (
@@ -40,28 +37,6 @@ METRIC_KEYS = (
     "pred_chorus_rate",
 )
 
-#: Keys returned by :func:`evaluate_songs`.
-EVALUATE_KEYS = (
-    "accuracy",
-    "macro_f1",
-    "verse_f1",
-    "chorus_f1",
-    "boundary_precision",
-    "boundary_recall",
-    "boundary_f1",
-    "boundary_f1_tol1",
-    "boundary_f1_tol2",
-    "window_diff",
-    "pk",
-    "complete_segments",
-    "segment_iou",
-    "ece",
-    "mce",
-    "conf_over_95",
-    "n_songs",
-    "n_lines",
-)
-
 
 def build_metric_collection(prefix: str = "", sync_on_compute: bool = True) -> MetricCollection:
     """Build the full segmentation metric collection.
@@ -84,73 +59,11 @@ def build_metric_collection(prefix: str = "", sync_on_compute: bool = True) -> M
     return MetricCollection(
         {
             "token": TokenMetrics(**sync),
-            "boundary": BoundaryMetrics(tolerances=(1, 2), **sync),
+            "boundary": BoundaryMetrics(tolerances=BOUNDARY_TOLERANCES, **sync),
             "window": WindowMetrics(**sync),
             "segments": SegmentMetrics(**sync),
-            "calibration": CalibrationMetrics(n_bins=15, **sync),
+            "calibration": CalibrationMetrics(n_bins=CALIBRATION_BINS, **sync),
         },
         prefix=prefix,
         compute_groups=False,
     )
-
-
-def _pad(rows: Sequence[Sequence[float]], dtype: torch.dtype) -> torch.Tensor:
-    width = max((len(r) for r in rows), default=0)
-    out = torch.zeros(len(rows), width, dtype=dtype)
-    for i, row in enumerate(rows):
-        if len(row):
-            out[i, : len(row)] = torch.as_tensor(list(row), dtype=dtype)
-    return out
-
-
-def evaluate_songs(
-    preds: Sequence[Sequence[int]],
-    targets: Sequence[Sequence[int]],
-    probs: Sequence[Sequence[float]],
-    batch_size: int = 64,
-) -> dict[str, float]:
-    """Score a corpus given as per-song lists (what ``predict`` writes next to its output).
-
-    Songs are batched by length to keep padding small; the scores do not depend on the
-    batching.
-
-    Args:
-        preds: Decided labels per song.
-        targets: Gold labels per song.
-        probs: ``P(chorus)`` per song.
-        batch_size: Songs per internal batch.
-
-    Returns:
-        Exactly the keys of :data:`EVALUATE_KEYS`: scores as floats, ``n_songs`` and
-        ``n_lines`` as ints.
-
-    Raises:
-        LyricsegError: When the lists disagree in number of songs or song lengths.
-    """
-    if not len(preds) == len(targets) == len(probs):
-        raise LyricsegError(
-            f"evaluate_songs got {len(preds)} predicted, {len(targets)} gold and "
-            f"{len(probs)} probability lists; they must match"
-        )
-    for i, (p, t, q) in enumerate(zip(preds, targets, probs, strict=True)):
-        if not len(p) == len(t) == len(q):
-            raise LyricsegError(
-                f"song {i}: {len(p)} predicted labels, {len(t)} gold labels, "
-                f"{len(q)} probabilities; lengths must match"
-            )
-    # The lists are all there is to score: never wait for other processes.
-    coll = build_metric_collection(sync_on_compute=False)
-    order = sorted(range(len(preds)), key=lambda i: len(preds[i]))
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        p = _pad([preds[i] for i in idx], torch.long)
-        t = _pad([targets[i] for i in idx], torch.long)
-        q = _pad([probs[i] for i in idx], torch.float32)
-        lengths = torch.tensor([len(preds[i]) for i in idx])
-        mask = torch.arange(p.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
-        coll.update(preds=p, target=t, mask=mask, probs=q)
-    scores = {k: float(v) for k, v in coll.compute().items()}
-    out: dict[str, float] = {k: scores[k] for k in EVALUATE_KEYS if k in scores}
-    out["n_songs"] = len(preds)
-    out["n_lines"] = sum(len(p) for p in preds)
-    return {k: out[k] for k in EVALUATE_KEYS}

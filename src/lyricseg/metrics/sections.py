@@ -18,7 +18,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
 from lyricseg.data.sections import SECTION_CLASSES
-from lyricseg.metrics.collection import _pad
+from lyricseg.metrics.corpus import _pad
 from lyricseg.metrics.functional.sections import (
     _section_border_compute,
     _section_border_update,
