@@ -86,8 +86,10 @@ def revision() -> str:
         done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else ""
 
-    # a copy of the tree without .git (another machine) names its revision in the environment
-    rev = git("rev-parse", "--short=12", "HEAD") or os.environ.get("BENCH_REVISION", "unknown")
+    # a copy of the tree on another machine, whose .git may not be this one's, names it
+    if os.environ.get("BENCH_REVISION"):
+        return os.environ["BENCH_REVISION"]
+    rev = git("rev-parse", "--short=12", "HEAD") or "unknown"
     return rev + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
@@ -425,6 +427,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--concurrency", default="1,8", help="load client counts")
     add("--losses", default=",".join(LOSSES), help="loss families of the losses part")
     add("--seeds", default="1,2,3", help="seeds of the losses part")
+    add("--ablation", metavar="NAME", help="store the cv part as this ablation row instead")
     add("--gpu-epochs", type=int, default=3, help="epochs per device in the gpu part")
     add("--out", type=Path, default=None, help="bench-results (--quick: bench-results/quick)")
     add("--no-publish", action="store_true", help="do not write docs/results.md and README")
@@ -457,7 +460,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the parts, merge them into ``<out>/bench.json`` and render the results."""
-    from benchmarks import report
+    from benchmarks import merge, report
     from lyricseg.utils.io import atomic_write_json
 
     args = parse_args(argv)
@@ -509,7 +512,10 @@ def main(argv: list[str] | None = None) -> int:
                 # other work on the machine slows every figure: say how busy it was
                 "load_avg": [load_before, os.getloadavg()[0]],
             }
-            bench["parts"][part] = result
+            if part == "cv" and args.ablation:
+                merge.add_ablation(bench, args.ablation, result)
+            else:
+                bench["parts"][part] = result
             atomic_write_json(bench_file, bench)  # every finished part is kept
     log.info("wrote %s", bench_file)
     (args.out / "bench.md").write_text(report.render(bench, full=True), encoding="utf-8")

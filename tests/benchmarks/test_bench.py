@@ -206,3 +206,46 @@ def test_extra_songs_that_copy_main_songs_are_left_out(tmp_path):
     kept = read_jsonl(dirs[1] / "train.jsonl")
     assert [s.id for s in kept] == [s.id for s in read_jsonl(dirty / "train.jsonl")][:-1]
     assert read_jsonl(dirs[1] / "val.jsonl") == read_jsonl(dirty / "val.jsonl")
+
+
+def _cv_part(recipe: str, meta: dict, **protocol) -> dict:
+    """A cv part as benchmarks.run writes it, with made-up scores."""
+    scores = {k: 0.5 for k in FOLD_KEYS}
+    base = {"songs": 10, "folds": 2, "seed": 0, "val_fraction": 0.15, "train_seed": 1}
+    base |= {"near_duplicate_threshold": 0.5, "extra_dirs": ["/a/extra"], "overrides": []}
+    base |= {"songs_with_near_duplicates": 0, "jobs": 1}
+    recipe_entry = {"label": recipe, "probabilistic": recipe != "repeated_line"}
+    recipe_entry |= {"pooled": scores, "fold_mean": scores, "fold_std": scores, "folds": []}
+    return {"protocol": base | protocol, "recipes": {recipe: recipe_entry}, "meta": meta}
+
+
+def test_merge_joins_cv_recipes_only_on_the_same_folds(tmp_path, quick_bench, capsys):
+    from benchmarks import merge
+
+    meta = json.loads((quick_bench[0] / "bench.json").read_text())["parts"]["cv"]["meta"]
+    other_meta = {**meta, "command": "elsewhere", "machine": {**meta["machine"], "gpu": "X"}}
+    bench_file, other = tmp_path / "bench.json", tmp_path / "other.json"
+    bench_file.write_text(json.dumps({"parts": {"cv": _cv_part("lyrics_best", meta)}}))
+
+    def merge_in(part: dict, *args: str) -> int:
+        other.write_text(json.dumps({"parts": {"cv": part}}))
+        return merge.main([str(other), "--bench", str(bench_file), *args])
+
+    # same folds, another machine, another extra path with the same folder name: joins
+    moved = _cv_part("default", other_meta, extra_dirs=["/b/extra"])
+    assert merge_in(moved, "--into", "cv") == 0
+    cv = json.loads(bench_file.read_text())["parts"]["cv"]
+    assert list(cv["recipes"]) == ["lyrics_best", "default"]
+    assert cv["recipes"]["default"]["meta"]["command"] == "elsewhere"
+    # other folds, or other training settings for a trained recipe: refused, file unchanged
+    before = bench_file.read_text()
+    assert merge_in(_cv_part("x", meta, seed=1), "--into", "cv") == 2
+    assert merge_in(_cv_part("x", meta, overrides=["trainer=gpu"]), "--into", "cv") == 2
+    assert "differ in overrides" in capsys.readouterr().err and bench_file.read_text() == before
+    # an untrained rule only needs the same folds
+    assert merge_in(_cv_part("repeated_line", meta, overrides=["x"]), "--into", "cv") == 0
+    # anything else goes in as an ablation row, rendered with its machine and provenance
+    assert merge_in(_cv_part("x", other_meta, seed=1), "--into", "ablation", "--name", "v") == 0
+    page = report.render(json.loads(bench_file.read_text()))
+    assert "Ablations and variants" in page and "| v: x [1] | extra | X |" in page
+    assert "[1] `elsewhere`" in page
