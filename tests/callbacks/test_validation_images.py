@@ -5,6 +5,7 @@ import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from matplotlib.figure import Figure
+from support import RESOURCES
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lyricseg.callbacks.validation_images import ValidationImages
@@ -69,15 +70,15 @@ def batch_outputs(songs):
     return out
 
 
-def run_epoch(callback, trainer, songs, batch_size=4, dataloader_idx=0):
+def run_epoch(callback, trainer, songs, batch_size=4, dataloader_idx=0, module=None):
     """Drive the callback through one validation epoch of fake batch outputs."""
-    callback.on_validation_epoch_start(trainer, None)
+    callback.on_validation_epoch_start(trainer, module)
     for start in range(0, len(songs), batch_size):
         outputs = batch_outputs(songs[start : start + batch_size])
         callback.on_validation_batch_end(
-            trainer, None, outputs, None, start // batch_size, dataloader_idx
+            trainer, module, outputs, None, start // batch_size, dataloader_idx
         )
-    callback.on_validation_epoch_end(trainer, None)
+    callback.on_validation_epoch_end(trainer, module)
 
 
 @pytest.fixture
@@ -218,13 +219,48 @@ def test_draws_from_the_tagger_in_a_full_training_run(make_cfg):
         "test=false",
         "callbacks.validation_images.every_n_epochs=1",
         "callbacks.validation_images.n_songs=2",
+        f"data.extra_dirs=[{RESOURCES / 'tiny_sections'}]",
+        "model.net.sections=true",
     )
     _, objects = train(cfg)
     callback = next(c for c in objects["trainer"].callbacks if isinstance(c, ValidationImages))
-    n_val = len(objects["datamodule"].val_dataloader().dataset)
+    n_val = len(objects["datamodule"].main_val_dataloader().dataset)  # the first val set
     assert len(callback.songs) == n_val
     assert all(len(s["probs"]) == len(s["target"]) > 0 for s in callback.songs)
     logger = next(lg for lg in objects["trainer"].loggers if isinstance(lg, TensorBoardLogger))
     acc = EventAccumulator(logger.log_dir, size_guidance={"images": 0})
     acc.Reload()
-    assert set(acc.Tags()["images"]) >= TAGS
+    assert set(acc.Tags()["images"]) >= TAGS | {"val_tiny_sections/section_confusion_matrix"}
+
+
+def test_section_confusion_matrix_per_val_set_with_sections(recording_logger):
+    """Each val set whose songs carry sections gets its class confusion matrix, hand-checked."""
+    from lyricseg.callbacks.validation_images import matrix_figure
+    from lyricseg.data.sections import SECTION_CLASSES
+    from lyricseg.metrics.sections import build_section_metric_collection
+
+    verse, chorus, bridge = (SECTION_CLASSES.index(c) for c in ("verse", "chorus", "bridge"))
+    gold = torch.tensor([[verse, verse, chorus, chorus, bridge]])
+    pred = torch.tensor([[verse, chorus, chorus, chorus, chorus]])
+    starts = torch.tensor([[1, 0, 1, 0, 1]])
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    metrics = {name: build_section_metric_collection(f"{name}/") for name in ("val", "val_x")}
+    metrics["val_x"].update(
+        pred_class=pred, target_class=gold, pred_start=starts, target_start=starts, mask=mask
+    )
+    module = SimpleNamespace(section_metrics=metrics)
+    callback = ValidationImages(every_n_epochs=1)
+    run_epoch(callback, fake_trainer([recording_logger]), make_songs(3), module=module)
+    calls = {c[0]: c[1] for c in recording_logger.experiment.calls}
+    assert set(calls) == TAGS | {"val_x/section_confusion_matrix"}  # "val" has no sections
+    texts = [t.get_text() for t in calls["val_x/section_confusion_matrix"].axes[0].texts]
+    c = len(SECTION_CLASSES)
+    assert texts[verse * c + verse] == "1\n0.50" and texts[verse * c + chorus] == "1\n0.50"
+    assert texts[chorus * c + chorus] == "2\n1.00" and texts[bridge * c + chorus] == "1\n1.00"
+    assert texts[0] == "0\n0.00"  # a gold class without lines: an empty row, no error
+    assert isinstance(matrix_figure(np.zeros((8, 8)), SECTION_CLASSES), Figure)
+    # not due: the metric is not even read
+    recording_logger.experiment.calls.clear()
+    run_epoch(ValidationImages(every_n_epochs=2), fake_trainer([recording_logger], epoch=1),
+              make_songs(3), module=module)  # fmt: skip
+    assert recording_logger.experiment.calls == []

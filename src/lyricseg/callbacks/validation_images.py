@@ -61,7 +61,7 @@ def reliability_figure(probs: np.ndarray, target: np.ndarray, n_bins: int = 15) 
 
 
 def confusion_figure(preds: np.ndarray, target: np.ndarray) -> Figure:
-    """Row-normalised 2x2 confusion matrix with counts.
+    """Row-normalised 2x2 verse/chorus confusion matrix with counts.
 
     Args:
         preds: ``[N]`` decided labels.
@@ -72,20 +72,37 @@ def confusion_figure(preds: np.ndarray, target: np.ndarray) -> Figure:
     """
     counts = np.zeros((2, 2), dtype=np.int64)
     np.add.at(counts, (target.astype(np.int64), preds.astype(np.int64)), 1)
+    return matrix_figure(counts, ["verse", "chorus"])
+
+
+def matrix_figure(counts: np.ndarray, names: Sequence[str]) -> Figure:
+    """Row-normalised confusion matrix (rows gold, columns predicted) with counts.
+
+    Args:
+        counts: ``[C, C]`` line counts.
+        names: The ``C`` class names.
+
+    Returns:
+        A matplotlib figure; a gold class without lines has an empty row.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    c = len(names)
     rows = counts.sum(1, keepdims=True)
-    share = np.divide(counts, rows, out=np.zeros((2, 2)), where=rows > 0)
-    fig = Figure(figsize=(4, 4), dpi=80)
+    share = np.divide(counts, rows, out=np.zeros((c, c)), where=rows > 0)
+    size = max(4.0, 0.9 * c + 1.5)
+    fig = Figure(figsize=(size, size), dpi=80)
     ax = fig.add_subplot(1, 1, 1)
     ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
-    names = ["verse", "chorus"]
-    ax.set_xticks([0, 1], names)
-    ax.set_yticks([0, 1], names)
+    ax.set_xticks(range(c), names, rotation=45 if c > 2 else 0, ha="right" if c > 2 else "center")
+    ax.set_yticks(range(c), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
-    for t in range(2):
-        for p in range(2):
+    small = {"fontsize": 7} if c > 2 else {}
+    for t in range(c):
+        for p in range(c):
             color = "white" if share[t, p] > 0.5 else "black"
-            ax.text(p, t, f"{counts[t, p]}\n{share[t, p]:.2f}", ha="center", va="center", c=color)
+            text = f"{counts[t, p]}\n{share[t, p]:.2f}"
+            ax.text(p, t, text, ha="center", va="center", c=color, **small)
     fig.tight_layout()
     return fig
 
@@ -133,7 +150,10 @@ class ValidationImages(Callback):
     (``P(chorus)``, float), ``preds``, ``target`` (long) and ``mask`` (bool), each ``[B, T]``.
     On a multi-process run, rank zero draws from the songs it validated. Figures go to every
     ``TensorBoardLogger`` under ``val/reliability_diagram``, ``val/confusion_matrix`` and
-    ``val/label_strips``; other loggers are skipped.
+    ``val/label_strips``; other loggers are skipped. Every validation set whose songs carry
+    sections also gets ``<set>/section_confusion_matrix`` (the section-class confusion
+    matrix of the module's ``section_metrics``, over all of that set's songs); its counts
+    are summed over processes, so every rank takes part in drawing epochs.
 
     Args:
         every_n_epochs: Log on epochs 0, N, 2N, ... (0-based).
@@ -211,8 +231,30 @@ class ValidationImages(Callback):
                     }
                 )
 
+    def _section_figures(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
+        """Section confusion figures of each val set with sections (every rank sums counts)."""
+        from lyricseg.data.sections import SECTION_CLASSES
+
+        if trainer.sanity_checking or trainer.current_epoch % self.every_n_epochs:
+            return {}
+        figures = {}
+        for stage, metrics in getattr(pl_module, "section_metrics", {}).items():
+            if stage == "test":
+                continue
+            counts = metrics["section_class"].confusion_matrix().cpu().numpy()
+            if counts.sum() > 0:
+                figures[f"{stage}/section_confusion_matrix"] = lambda m=counts: matrix_figure(
+                    m, SECTION_CLASSES
+                )
+        return figures
+
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Draw and log the figures when this epoch is due."""
+        sections = self._section_figures(trainer, pl_module)
+        if sections and self._collecting:
+            for writer in self._writers(trainer):
+                for tag, make in sections.items():
+                    writer.add_figure(tag, make(), global_step=trainer.global_step)
         if not self._collecting:
             return
         self._collecting = False
