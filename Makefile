@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
+# The corpora beside the repository: DATA/lyrics (main) and DATA/extra (with section headers).
+DATA ?= ../shared/data
 
 .PHONY: install train test test-all lint format bench pretrained clean
 
@@ -35,11 +37,10 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP) ## cross-validated quality and speed (writes bench-results/, docs/results.md, README block)
-	$(PY) -m benchmarks.run $(ARGS)
+bench: $(STAMP) ## cross-validated quality and speed on $(DATA) (writes bench-results/, docs/results.md, README block)
+	$(PY) -m benchmarks.run --corpus $(DATA)/lyrics --extra $(DATA)/extra $(ARGS)
 
 # The shipped model: the recommended recipe on the corpora beside the repository.
-DATA ?= ../shared/data
 PRETRAINED := src/lyricseg/pretrained/lyricseg-base.ckpt
 pretrained: $(STAMP) ## train the shipped model on $(DATA)/lyrics + $(DATA)/extra into $(PRETRAINED)
 	run=logs/pretrained/$$(date +%Y-%m-%d_%H-%M-%S) && \
