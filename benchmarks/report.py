@@ -346,6 +346,34 @@ def render_gpu(part: dict[str, Any], full: bool) -> list[str]:
     ]
 
 
+def render_features(part: dict[str, Any], full: bool) -> list[str]:
+    """Featurization cost per feature set."""
+    rows = []
+    for r in part["rows"]:
+        name = f"`features={r['features']}`"
+        if "error" in r:
+            rows.append([name, "—", "—", "—", "—", f"not measured: {r['error']}"])
+            continue
+        rows.append(
+            [
+                name,
+                str(r["dim"]),
+                _secs(r["first_song_s"]),
+                f"{r['ms_per_song']:.1f} ms",
+                f"{r['lines_per_s']:,.0f}",
+                f"median of {_runs(len(r['runs_s']))} over {r['songs'] - 1} songs",
+            ]
+        )
+    return [
+        "### Featurization cost (in process, no cache)",
+        "",
+        "The first song apart (it loads what the views need, e.g. the sentence-embedding "
+        "model), then the others of the corpus's first songs.",
+        "",
+        *_table(["features", "dim", "first song", "per song", "lines/s", "runs"], rows),
+    ]
+
+
 def render_quoted() -> list[str]:
     """Figures quoted from elsewhere, with their source."""
     keys = [k for k, _ in COLUMNS if any(k in q["metrics"] for q in QUOTED)]
@@ -369,6 +397,7 @@ RENDERERS = {
     "load": render_load,
     "losses": render_losses,
     "gpu": render_gpu,
+    "features": render_features,
 }
 #: Parts the README block shows (docs/results.md shows all).
 README_PARTS = ("cv", "ablation", "sections", "speed", "gpu")

@@ -16,6 +16,8 @@ with its error and the others still run):
 - ``load``: the HTTP service under load (``benchmarks.load.run_load``).
 - ``losses`` (not in the default set): each loss family with the default model, on the
   corpus's own train/val split, mean ± std over ``--seeds``: a single split, scored on val.
+- ``features``: featurization cost of each ``--feature-sets`` config (the optional semantic
+  view included), per song and per line, model loading apart.
 - ``gpu`` (not in the default set): ``lyrics_best``'s training time per epoch on the CPU and,
   where CUDA is present, on the GPU in 32-bit and bf16-mixed precision.
 
@@ -51,8 +53,8 @@ from lyricseg.data import read_jsonl, write_jsonl
 from lyricseg.utils.errors import LyricsegError
 
 CORPUS = Path(os.environ.get("LYRICSEG_CORPUS_DIR", REPO.parent / "shared" / "data" / "lyrics"))
-PARTS = ("cv", "sections", "speed", "long", "load", "losses", "gpu")
-DEFAULT_PARTS = "cv,sections,speed,long,load"
+PARTS = ("cv", "sections", "speed", "long", "load", "losses", "gpu", "features")
+DEFAULT_PARTS = "cv,sections,speed,long,load,features"
 LOSSES = ("cross_entropy", "boundary_aware", "focal", "tversky", "boundary", "compound")
 log = logging.getLogger("benchmarks")
 
@@ -262,6 +264,44 @@ class Bench:
             )
         return {"repeats": repeats, "whole_process": True, "rows": rows}
 
+    def part_features(self) -> dict[str, Any]:
+        """Featurization cost of each ``--feature-sets`` config, on ``--feature-songs`` songs.
+
+        In this process, without the cache: the first song's time (which loads what the views
+        need, e.g. the sentence-embedding model) apart, then the median over ``--repeats`` of
+        the others' total. A set whose optional package is missing is recorded as such.
+        """
+        from hydra import compose, initialize_config_dir
+        from hydra.utils import instantiate
+
+        songs = self.songs[: self.args.feature_songs]
+        lines = sum(len(s) for s in songs[1:])
+        rows = []
+        for name in self.args.feature_sets:
+            with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+                cfg = compose(config_name="train", overrides=[f"features={name}"])
+            extractor = instantiate(cfg.features)
+            row: dict[str, Any] = {"features": name, "songs": len(songs), "dim": extractor.dim}
+            try:
+                start = time.perf_counter()
+                extractor.extract(songs[0].lines)
+                row["first_song_s"] = time.perf_counter() - start
+            except LyricsegError as err:
+                rows.append({**row, "error": str(err)})
+                continue
+
+            def rest(extractor=extractor) -> float:
+                start = time.perf_counter()
+                for song in songs[1:]:
+                    extractor.extract(song.lines)
+                return time.perf_counter() - start
+
+            timing = _median_runs(rest, self.args.repeats)
+            row.update(timing, ms_per_song=1000 * timing["median_s"] / max(1, len(songs) - 1))
+            row["lines_per_s"] = lines / timing["median_s"]
+            rows.append(row)
+        return {"repeats": self.args.repeats, "rows": rows}
+
     def part_long(self) -> dict[str, Any]:
         """One very long song (``benchmarks.long_songs``)."""
         from benchmarks.long_songs import run_long_songs
@@ -428,6 +468,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--losses", default=",".join(LOSSES), help="loss families of the losses part")
     add("--seeds", default="1,2,3", help="seeds of the losses part")
     add("--ablation", metavar="NAME", help="store the cv part as this ablation row instead")
+    add("--feature-sets", default="default,semantic", help="features= configs of the features part")
+    add("--feature-songs", type=int, default=100, help="songs featurized by the features part")
     add("--gpu-epochs", type=int, default=3, help="epochs per device in the gpu part")
     add("--out", type=Path, default=None, help="bench-results (--quick: bench-results/quick)")
     add("--no-publish", action="store_true", help="do not write docs/results.md and README")
@@ -449,6 +491,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.concurrency = [int(x) for x in args.concurrency.split(",") if x]
     args.losses = [x for x in args.losses.split(",") if x]
     args.seeds = [int(x) for x in args.seeds.split(",") if x]
+    args.feature_sets = [x for x in args.feature_sets.split(",") if x]
     unknown = set(args.parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")

