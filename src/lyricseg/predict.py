@@ -18,13 +18,13 @@ import contextlib
 import json
 import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from lyricseg.checkpoint import ModelRecord, load_model, pretrained_path
 from lyricseg.data.batching import SongDataset, collate_songs
@@ -72,23 +72,37 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path | None = None, max_lines: int = MAX_LINES
+        cls, path: str | Path | Sequence[str | Path] | None = None, max_lines: int = MAX_LINES
     ) -> Predictor:
         """Rebuild everything from a checkpoint (the shipped model when ``path`` is None).
 
+        Several paths make an ensemble (:class:`~lyricseg.models.components.ensemble.EnsembleNet`):
+        models trained on the same features with the same decoder, their probabilities
+        averaged head by head and their calibrated P(chorus) averaged.
+
         Raises:
-            LyricsegError: When the file is missing, unreadable, unsafe or not a compatible
-                lyricseg checkpoint.
+            LyricsegError: When a file is missing, unreadable, unsafe or not a compatible
+                lyricseg checkpoint, or the models of an ensemble do not fit together.
         """
-        model = load_model(pretrained_path() if path is None else path)
-        return cls(
-            net=model.net,
-            decoder=model.decoder,
-            features=model.features,
-            calibrator=model.calibrator,
-            record=model.record,
-            max_lines=max_lines,
-        )
+        paths = [path] if path is None or isinstance(path, str | Path) else list(path)
+        if not paths:
+            raise LyricsegError("ckpt=[] names no checkpoint")
+        models = [load_model(pretrained_path() if p is None else p) for p in paths]
+        first = models[0]
+        if len(models) == 1:
+            return cls(first.net, first.decoder, first.features, first.calibrator, first.record,
+                       max_lines)  # fmt: skip
+        from lyricseg.models.components.ensemble import EnsembleNet
+
+        for model in models[1:]:
+            for what in ("features", "decoder"):
+                if getattr(model.record, what) != getattr(first.record, what):
+                    raise LyricsegError(
+                        f"{model.path} and {first.path} were built with other {what}; the "
+                        f"models of an ensemble need the same {what}"
+                    )
+        net = EnsembleNet([m.net for m in models], [m.calibrator for m in models]).eval()
+        return cls(net, first.decoder, first.features, None, first.record, max_lines)
 
     def check(self, songs: list[Song]) -> None:
         """Refuse songs longer than :attr:`max_lines`, naming the first one.
@@ -153,7 +167,9 @@ class Predictor:
         for out in collect_outputs(self.net, self.decoder, batches):
             song = songs[out["index"]]
             logits = out["logits"]
-            if self.calibrator is not None:
+            if "probs" in out:  # an ensemble's averaged calibrated probabilities
+                probs = out["probs"]
+            elif self.calibrator is not None:
                 probs = self.calibrator(logits)
             else:
                 probs = torch.softmax(logits, dim=-1)[:, 1]
@@ -272,7 +288,10 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     """
     if cfg.get("torch_threads"):
         torch.set_num_threads(cfg.torch_threads)
-    predictor = Predictor.from_checkpoint(cfg.ckpt, max_lines=cfg.max_lines)
+    ckpt = cfg.ckpt
+    if isinstance(ckpt, ListConfig):  # ckpt=[a,b,c]: an ensemble
+        ckpt = [str(p) for p in ckpt]
+    predictor = Predictor.from_checkpoint(ckpt, max_lines=cfg.max_lines)
     songs = read_songs(cfg.input, require_labels=False)
     predictor.check(songs)
     with _progress_bar(len(songs)) as progress:

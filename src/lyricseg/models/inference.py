@@ -47,5 +47,7 @@ def collect_outputs(
             }
             if sections is not None:
                 song["classes"], song["starts"] = sections[0][b, :n], sections[1][b, :n]
+            if "probs" in heads:  # an ensemble's averaged calibrated P(chorus)
+                song["probs"] = heads["probs"][b, :n]
             songs.append(song)
     return songs
