@@ -60,11 +60,14 @@ class Recipe:
         label: How tables name it.
         overrides: ``train.py`` overrides of a trained recipe.
         rule: For an untrained recipe, a function from songs to prediction records.
+        seeds: For an ensemble, the training seeds of its members (one model each, then
+            ``predict.py ckpt=[...]``); empty for one model trained with ``--train-seed``.
     """
 
     label: str
     overrides: tuple[str, ...] = ()
     rule: Callable[[Sequence[Song]], list[dict[str, Any]]] | None = None
+    seeds: tuple[int, ...] = ()
 
     @property
     def probabilistic(self) -> bool:
@@ -78,6 +81,11 @@ RECIPES: dict[str, Recipe] = {
     ),
     "default": Recipe(
         label="defaults, `data=lyrics` (bilstm, cross-entropy, argmax)", overrides=("data=lyrics",)
+    ),
+    "lyrics_best_x3": Recipe(
+        label="`experiment=lyrics_best`, ensemble of seeds 1, 2, 3 (`ckpt=[a,b,c]`)",
+        overrides=("experiment=lyrics_best",),
+        seeds=(1, 2, 3),
     ),
     "repeated_line": Recipe(
         label='rule: "a line whose text occurs twice is chorus" (no training)',
@@ -126,6 +134,11 @@ def thread_env(threads: int | None, jobs: int = 1) -> dict[str, str] | None:
     return {**os.environ, "OMP_NUM_THREADS": str(n)}
 
 
+def member_name(recipe: str, seed: int) -> str:
+    """The result name of one member of an ensemble recipe, scored alone."""
+    return f"{recipe}@seed{seed}"
+
+
 def read_corpus(corpus: Path) -> list[Song]:
     """The main corpus's labelled songs: ``train.jsonl`` then ``val.jsonl``."""
     return [*read_jsonl(corpus / "train.jsonl"), *read_jsonl(corpus / "val.jsonl")]
@@ -165,9 +178,14 @@ def train_process(
 
 
 def predict_process(
-    ckpt: str | Path, songs_file: Path, output: Path, env: dict[str, str] | None = None
+    ckpt: str | Path | Sequence[str | Path],
+    songs_file: Path,
+    output: Path,
+    env: dict[str, str] | None = None,
 ) -> float:
     """Run ``python predict.py`` on a JSONL file; return its wall time in seconds.
+
+    Several checkpoints are predicted as one ensemble (``ckpt=[a,b,...]``).
 
     Raises:
         RuntimeError: When prediction fails (with the end of its stderr).
@@ -175,7 +193,7 @@ def predict_process(
     cmd = [
         sys.executable,
         str(REPO / "predict.py"),
-        f"ckpt={ckpt}",
+        f"ckpt={ckpt}" if isinstance(ckpt, str | Path) else f"ckpt=[{','.join(map(str, ckpt))}]",
         f"input={songs_file}",
         f"output={output}",
         f"hydra.run.dir={output.parent / 'predict-run'}",
@@ -316,41 +334,9 @@ def run_cv(
         held_songs = [songs[i] for i in held]
         write_jsonl(heldout_file, held_songs)
         done: dict[str, Any] = {}
-        for name in recipes:
-            recipe = RECIPES[name]
-            log.info("fold %d/%d: %s", fold + 1, settings.folds, name)
-            timing: dict[str, Any] = {}
-            if recipe.rule is not None:
-                records = recipe.rule(held_songs)
-            else:
-                run_dir = fold_dir / name
-                overrides = [
-                    *recipe.overrides,
-                    f"data.data_dir={fold_dir / 'data'}",
-                    f"seed={settings.train_seed}",
-                    *extra,
-                    *settings.overrides,
-                ]
-                summary = train_process(overrides, run_dir, work, env)
-                output = run_dir / "heldout.predictions.jsonl"
-                ckpt = summary["best_checkpoint"]
-                predict_s = predict_process(ckpt, heldout_file, output, env)
-                records = _read_records(output, held_songs)
-                timing = {
-                    "train_wall_s": summary["wall_s"],
-                    "to_best_s": summary["metrics"].get("time/to_best_s"),
-                    "fit_s": summary["metrics"].get("time/fit_s"),
-                    "epochs": summary["epochs"],
-                    "inner_val": summary.get("best_val"),
-                    # each extra corpus's own val set, as last logged (``val_<name>/...``)
-                    "extra_val": {
-                        k: v for k, v in summary["metrics"].items() if k.startswith("val_")
-                    },
-                    "predict_wall_s": predict_s,
-                    "checkpoint": ckpt,  # a scratch path, for later parts of the same run
-                }
-            entry = {"fold": fold, **size, "metrics": _score(held_songs, records), **timing}
-            oof = {
+
+        def oof(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+            return {
                 i: {
                     "id": r["id"],
                     "fold": fold,
@@ -360,16 +346,65 @@ def run_cv(
                 }
                 for i, r in zip(held, records, strict=True)
             }
-            done[name] = (entry, oof)
+
+        for name in recipes:
+            recipe = RECIPES[name]
+            log.info("fold %d/%d: %s", fold + 1, settings.folds, name)
+            timing: dict[str, Any] = {}
+            if recipe.rule is not None:
+                records = recipe.rule(held_songs)
+            else:
+                run_dir = fold_dir / name
+                summaries = []
+                for seed in recipe.seeds or (settings.train_seed,):
+                    overrides = [
+                        *recipe.overrides,
+                        f"data.data_dir={fold_dir / 'data'}",
+                        f"seed={seed}",
+                        *extra,
+                        *settings.overrides,
+                    ]
+                    member_dir = run_dir / f"seed-{seed}" if recipe.seeds else run_dir
+                    summaries.append(train_process(overrides, member_dir, work, env))
+                    if recipe.seeds:  # each member alone too, scored as its own row
+                        output = member_dir / "heldout.predictions.jsonl"
+                        ckpt = summaries[-1]["best_checkpoint"]
+                        predict_process(ckpt, heldout_file, output, env)
+                        alone = _read_records(output, held_songs)
+                        metrics = _score(held_songs, alone)
+                        entry = {"fold": fold, **size, "metrics": metrics}
+                        done[member_name(name, seed)] = (entry, oof(alone))
+                summary = summaries[0]
+                output = run_dir / "heldout.predictions.jsonl"
+                ckpts = [s["best_checkpoint"] for s in summaries]
+                ckpt = ckpts[0] if len(ckpts) == 1 else ckpts
+                predict_s = predict_process(ckpt, heldout_file, output, env)
+                records = _read_records(output, held_songs)
+                timing = {
+                    "train_wall_s": sum(x["wall_s"] for x in summaries),
+                    "to_best_s": summary["metrics"].get("time/to_best_s"),
+                    "fit_s": summary["metrics"].get("time/fit_s"),
+                    "epochs": summary["epochs"],
+                    "inner_val": summary.get("best_val"),
+                    # each extra corpus's own val set, as last logged (``val_<name>/...``)
+                    "extra_val": {
+                        k: v for k, v in summary["metrics"].items() if k.startswith("val_")
+                    },
+                    "predict_wall_s": predict_s,
+                    "checkpoint": ckpts[0],  # a scratch path, for later parts of the same run
+                }
+            entry = {"fold": fold, **size, "metrics": _score(held_songs, records), **timing}
+            done[name] = (entry, oof(records))
         return size, done
 
     with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
         fold_results = list(pool.map(run_fold, range(settings.folds)))
     sizes = [size for size, _ in fold_results]
-    per_fold = {name: [done[name][0] for _, done in fold_results] for name in recipes}
-    oof_by_song = {name: {} for name in recipes}
+    names = list(fold_results[0][1])  # the recipes, and each ensemble's members after it
+    per_fold = {name: [done[name][0] for _, done in fold_results] for name in names}
+    oof_by_song = {name: {} for name in names}
     for _, done in fold_results:
-        for name in recipes:
+        for name in names:
             oof_by_song[name].update(done[name][1])
 
     results: dict[str, Any] = {
@@ -390,13 +425,14 @@ def run_cv(
         },
         "recipes": {},
     }
-    for name in recipes:
+    for name in names:
+        recipe, seed = RECIPES[name.split("@")[0]], name.partition("@seed")[2]
         records = [oof_by_song[name][i] for i in range(len(songs))]
         mean, std = mean_std([f["metrics"] for f in per_fold[name]])
         results["recipes"][name] = {
-            "label": RECIPES[name].label,
-            "overrides": list(RECIPES[name].overrides),
-            "probabilistic": RECIPES[name].probabilistic,
+            "label": recipe.label + (f" — member seed {seed} alone" if seed else ""),
+            "overrides": list(recipe.overrides),
+            "probabilistic": recipe.probabilistic,
             "pooled": _score(songs, records),
             "fold_mean": mean,
             "fold_std": std,

@@ -263,3 +263,27 @@ def test_merge_joins_cv_recipes_only_on_the_same_folds(tmp_path, quick_bench, ca
     page = report.render(json.loads(bench_file.read_text()))
     assert "Ablations and variants" in page and "| v: x [1] | extra | X |" in page
     assert "[1] `elsewhere`" in page
+
+
+def test_ensemble_recipe_scores_its_members_alone_and_averages_them(tmp_path, monkeypatch):
+    from benchmarks import cv
+
+    corpus = tmp_path / "corpus"
+    SyntheticCorpus(n_train=12, n_val=4, n_test=0, seed=5).write(corpus)
+    songs = cv.read_corpus(corpus)
+    recipe = cv.Recipe(label="tiny ensemble", overrides=("data=lyrics",), seeds=(1, 2))
+    monkeypatch.setitem(cv.RECIPES, "tiny_x2", recipe)
+    settings = cv.CVSettings(folds=2, overrides=[*FAST, "trainer.max_epochs=2"], threads=1)
+    result = cv.run_cv(songs, ["tiny_x2"], settings, tmp_path / "work", keep=tmp_path)
+    names = list(result["recipes"])
+    assert sorted(names) == ["tiny_x2", "tiny_x2@seed1", "tiny_x2@seed2"]
+    assert result["recipes"]["tiny_x2@seed2"]["label"] == "tiny ensemble — member seed 2 alone"
+
+    def oof(name: str) -> list[dict]:
+        return [json.loads(x) for x in (tmp_path / f"{name}.oof.jsonl").read_text().splitlines()]
+
+    ensemble, one, two = oof("tiny_x2"), oof("tiny_x2@seed1"), oof("tiny_x2@seed2")
+    assert one[0]["probs"] != two[0]["probs"]  # two seeds: two models
+    for e, a, b in zip(ensemble, one, two, strict=True):
+        mean = [(x + y) / 2 for x, y in zip(a["probs"], b["probs"], strict=True)]
+        assert e["probs"] == pytest.approx(mean, abs=1e-5)
