@@ -251,8 +251,10 @@ class Bench:
             where = (
                 "one fold's inner train/val"
                 if "fold" in self.train_runs[0]
-                else "the corpus's train/val split"
+                else "the corpus's train/val split, cold feature cache"
             )
+            if self.args.extra:
+                where += " plus " + ", ".join(f"`{d.name}/train.jsonl`" for d in self.args.extra)
             rows.append(
                 {
                     "key": "train_lyrics_best",
