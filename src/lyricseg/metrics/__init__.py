@@ -8,7 +8,7 @@ import importlib
 
 _EXPORTS = {
     "EVALUATE_KEYS": "corpus",
-    "METRIC_KEYS": "collection",
+    "METRIC_KEYS": "corpus",
     "build_metric_collection": "collection",
     "evaluate_songs": "corpus",
     "BoundaryMetrics": "segmentation",

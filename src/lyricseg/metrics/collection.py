@@ -13,30 +13,6 @@ from lyricseg.metrics.segmentation import (
     WindowMetrics,
 )
 
-#: Keys (without prefix) produced by :func:`build_metric_collection`.
-METRIC_KEYS = (
-    "accuracy",
-    "macro_f1",
-    "verse_f1",
-    "chorus_f1",
-    "boundary_precision",
-    "boundary_recall",
-    "boundary_f1",
-    "boundary_f1_tol1",
-    "boundary_f1_tol2",
-    "window_diff",
-    "pk",
-    "complete_segments",
-    "segment_iou",
-    "transition_recall_v2c",
-    "transition_recall_c2v",
-    "ece",
-    "mce",
-    "conf_over_95",
-    "conf_over_90",
-    "pred_chorus_rate",
-)
-
 
 def build_metric_collection(prefix: str = "", sync_on_compute: bool = True) -> MetricCollection:
     """Build the full segmentation metric collection.

@@ -33,8 +33,8 @@ BOUNDARY_TOLERANCES = (1, 2)
 #: Equal-width confidence bins of the calibration errors.
 CALIBRATION_BINS = 15
 
-#: Keys returned by :func:`evaluate_songs`.
-EVALUATE_KEYS = (
+#: Keys (without prefix) of the metric collection (``build_metric_collection``).
+METRIC_KEYS = (
     "accuracy",
     "macro_f1",
     "verse_f1",
@@ -48,12 +48,23 @@ EVALUATE_KEYS = (
     "pk",
     "complete_segments",
     "segment_iou",
+    "transition_recall_v2c",
+    "transition_recall_c2v",
     "ece",
     "mce",
     "conf_over_95",
-    "n_songs",
-    "n_lines",
+    "conf_over_90",
+    "pred_chorus_rate",
 )
+#: Collection keys that a corpus report leaves out.
+_NOT_REPORTED = (
+    "transition_recall_v2c",
+    "transition_recall_c2v",
+    "conf_over_90",
+    "pred_chorus_rate",
+)
+#: Keys returned by :func:`evaluate_songs`.
+EVALUATE_KEYS = (*(k for k in METRIC_KEYS if k not in _NOT_REPORTED), "n_songs", "n_lines")
 
 
 def _pad(rows: Sequence[Sequence[float]], dtype: torch.dtype) -> torch.Tensor:
