@@ -246,7 +246,8 @@ def render_sections(part: dict[str, Any], full: bool) -> list[str]:
 def render_speed(part: dict[str, Any], full: bool) -> list[str]:
     """Whole-process timings."""
     out = [
-        f"### Speed (whole processes, start-up included; median of {_runs(part['repeats'])})",
+        "### Speed (whole processes, start-up included; the median of the runs listed: "
+        f"{_runs(part['repeats'])} per prediction figure, training as often as it ran)",
         "",
     ]
     rows = []
