@@ -400,7 +400,7 @@ def run_cv(
     with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
         fold_results = list(pool.map(run_fold, range(settings.folds)))
     sizes = [size for size, _ in fold_results]
-    names = list(fold_results[0][1])  # the recipes, and each ensemble's members after it
+    names = list(fold_results[0][1])  # the recipes, each ensemble after its members
     per_fold = {name: [done[name][0] for _, done in fold_results] for name in names}
     oof_by_song = {name: {} for name in names}
     for _, done in fold_results:
@@ -426,7 +426,8 @@ def run_cv(
         "recipes": {},
     }
     for name in names:
-        recipe, seed = RECIPES[name.split("@")[0]], name.partition("@seed")[2]
+        base, _, seed = name.partition("@seed")  # see member_name
+        recipe = RECIPES[base]
         records = [oof_by_song[name][i] for i in range(len(songs))]
         mean, std = mean_std([f["metrics"] for f in per_fold[name]])
         results["recipes"][name] = {
