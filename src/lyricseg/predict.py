@@ -26,13 +26,18 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, ListConfig
 
-from lyricseg.checkpoint import ModelRecord, load_model, pretrained_path
+from lyricseg.checkpoint import PRETRAINED, ModelRecord, load_model, pretrained_path
 from lyricseg.data.batching import SongDataset, collate_songs
 from lyricseg.data.featurize import featurize_songs
 from lyricseg.data.sections import SECTION_CLASSES, default_section_map
 from lyricseg.data.songs import Song, read_songs
 from lyricseg.utils.errors import LyricsegError, exit_on_user_error
-from lyricseg.utils.io import atomic_write, atomic_write_json
+from lyricseg.utils.io import (
+    atomic_write_files,
+    check_outputs,
+    json_text,
+    remove_output,
+)
 from lyricseg.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -255,11 +260,14 @@ def _check_finite(value: Any, where: str) -> None:
             _check_finite(item, where)
 
 
+def format_jsonl(records: list[dict[str, Any]]) -> str:
+    """Prediction records as strict JSONL (no NaN/inf), one line per record."""
+    return "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
+
+
 def write_predictions(path: Path, records: list[dict[str, Any]]) -> None:
     """Write prediction records as strict JSONL (no NaN/inf), atomically."""
-    with atomic_write(path) as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+    atomic_write_files({path: format_jsonl(records)})
 
 
 def metrics_path(output: Path) -> Path:
@@ -291,6 +299,10 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     ckpt = cfg.ckpt
     if isinstance(ckpt, ListConfig):  # ckpt=[a,b,c]: an ensemble
         ckpt = [str(p) for p in ckpt]
+    output_format, output = _decide_output(cfg)
+    if output is not None:  # before any work: never write over what the user gave
+        models = ckpt if isinstance(ckpt, list) else [ckpt or PRETRAINED]
+        check_outputs([cfg.input, *models], [output, metrics_path(output)])
     predictor = Predictor.from_checkpoint(ckpt, max_lines=cfg.max_lines)
     songs = read_songs(cfg.input, require_labels=False)
     predictor.check(songs)
@@ -318,32 +330,23 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     if metrics is not None:
         _check_finite(metrics, "a metric")
 
-    output_format = cfg.get("format", "auto")
-    if output_format not in FORMATS:
-        raise LyricsegError(f"format={output_format!r}: choose one of {', '.join(FORMATS)}")
-    output = Path(cfg.output) if cfg.output else None
-    if output_format == "auto":
-        output_format = "table" if output is None and _is_text(cfg.input) else "jsonl"
-    if output is None and output_format == "jsonl":
-        output = Path(cfg.paths.output_dir) / f"{Path(str(cfg.input)).stem}.predictions.jsonl"
     if output_format == "jsonl":
-        write_predictions(output, records)
-        log.info("Wrote %d songs to %s", len(records), output)
+        text = format_jsonl(records)
     else:
         render = format_table if output_format == "table" else format_tagged
         text = "\n\n".join(render(r).rstrip("\n") for r in records) + "\n"
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            with atomic_write(output) as handle:
-                handle.write(text)
-            log.info("Wrote %d songs to %s", len(records), output)
-    if output is not None:
-        # The metrics file always belongs to the output beside it: written or removed.
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        # The metrics file always belongs to the output beside it: written with it (all or
+        # nothing) or removed.
+        files = {output: text}
         if metrics is not None:
-            atomic_write_json(metrics_path(output), metrics)
-        else:
-            metrics_path(output).unlink(missing_ok=True)
+            files[metrics_path(output)] = json_text(metrics)
+        atomic_write_files(files)
+        if metrics is None:
+            remove_output(metrics_path(output))
+        log.info("Wrote %d songs to %s", len(records), output)
     if metrics is not None and "macro_f1" in metrics:
         summary = ", ".join(
             f"{k} {metrics[k]:.4f}" for k in ("macro_f1", "boundary_f1", "window_diff", "ece")
@@ -354,6 +357,19 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
 
 #: Output formats: ``auto`` is a table for text input without ``output=``, else JSONL.
 FORMATS = ("auto", "jsonl", "table", "tagged")
+
+
+def _decide_output(cfg: DictConfig) -> tuple[str, Path | None]:
+    """The output format and file (None: standard output) that ``cfg`` asks for."""
+    output_format = cfg.get("format", "auto")
+    if output_format not in FORMATS:
+        raise LyricsegError(f"format={output_format!r}: choose one of {', '.join(FORMATS)}")
+    output = Path(cfg.output) if cfg.output else None
+    if output_format == "auto":
+        output_format = "table" if output is None and _is_text(cfg.input) else "jsonl"
+    if output is None and output_format == "jsonl":
+        output = Path(cfg.paths.output_dir) / f"{Path(str(cfg.input)).stem}.predictions.jsonl"
+    return output_format, output
 
 
 def _section_metrics(songs: list[Song], records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from typing import Any
 from lyricseg.data.sections import SectionMap, cut_credits, section_starts, strip_multipliers
 from lyricseg.utils import get_logger
 from lyricseg.utils.errors import LyricsegError
-from lyricseg.utils.io import atomic_write, atomic_write_json
+from lyricseg.utils.io import atomic_write, atomic_write_json, check_outputs
 
 log = get_logger("lyricseg.data.convert")
 
@@ -482,6 +482,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        check_outputs(
+            [*args.inputs, args.map],
+            [args.out, args.report],
+            reads=lambda path: path.suffix.lower() in SUFFIXES,
+        )
         section_map = SectionMap.load(args.map)
         records, report = convert_paths(
             args.inputs, section_map, strict=args.strict, expand_repeats=args.expand_repeats

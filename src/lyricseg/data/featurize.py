@@ -14,6 +14,7 @@ import torch
 from lyricseg.data.songs import Song, parse_jsonl_bytes
 from lyricseg.features import FeatureExtractor
 from lyricseg.utils.errors import LyricsegError
+from lyricseg.utils.io import OutputError, atomic_write
 from lyricseg.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -100,11 +101,10 @@ def load_featurized(
         if cache_file.exists():
             try:
                 cached = torch.load(cache_file, weights_only=True)
-                if [len(f) for f, _ in cached] != [len(s) for s in songs]:
-                    raise ValueError("its songs do not match the corpus")
+                _check_cached(cached, songs, extractor)
                 return songs, [(f.numpy(), None if s is None else s.numpy()) for f, s in cached]
-            except Exception as err:  # a truncated or foreign file: recompute it
-                log.warning("Ignoring unreadable feature cache %s (%s)", cache_file, err)
+            except Exception as err:  # a truncated, foreign or damaged file: recompute it
+                log.warning("Ignoring unusable feature cache %s (%s)", cache_file, err)
     start = time.perf_counter()
     feats = featurize_songs(songs, extractor, workers)
     log.info(
@@ -115,8 +115,51 @@ def load_featurized(
         time.perf_counter() - start,
     )
     if cache_file is not None:
-        from lyricseg.utils.io import atomic_write
+        _write_cache(cache_file, feats)
+    return songs, feats
 
+
+def _check_cached(cached: object, songs: Sequence[Song], extractor: FeatureExtractor) -> None:
+    """Check a cache entry against what ``extractor`` computes for ``songs``.
+
+    Each song's entry must be ``(features [n, dim] float32, all finite, ssm [V, n, n] uint8 or
+    None)`` with ``n`` its line count, ``dim`` the extractor's width and ``V`` its SSM views.
+
+    Raises:
+        ValueError: Naming the first mismatch.
+    """
+    if not isinstance(cached, list) or len(cached) != len(songs):
+        raise ValueError("its songs do not match the corpus")
+    n_views = len(extractor.ssm_views)
+    for song, entry in zip(songs, cached, strict=True):
+        feats, ssm = entry
+        n = len(song)
+        if not isinstance(feats, torch.Tensor) or tuple(feats.shape) != (n, extractor.dim):
+            shape = tuple(feats.shape) if isinstance(feats, torch.Tensor) else type(feats)
+            raise ValueError(f"song '{song.id}': features {shape}, expected {(n, extractor.dim)}")
+        if feats.dtype != torch.float32:
+            raise ValueError(f"song '{song.id}': features are {feats.dtype}, expected float32")
+        if not bool(torch.isfinite(feats).all()):
+            raise ValueError(f"song '{song.id}': non-finite features")
+        expected = (n_views, n, n) if n_views else None
+        got = tuple(ssm.shape) if isinstance(ssm, torch.Tensor) else ssm
+        if got != expected or (ssm is not None and ssm.dtype != torch.uint8):
+            raise ValueError(f"song '{song.id}': SSMs {got}, expected {expected} uint8")
+
+
+#: Cache folders that could not be written in this process (full, read-only, ...).
+_UNWRITABLE: set[Path] = set()
+
+
+def _write_cache(cache_file: Path, feats: list[Featurized]) -> None:
+    """Store features in the cache; a cache that cannot be written is skipped with one warning.
+
+    A full or read-only cache folder costs recomputation, never the run: the first failure
+    in a process is logged, later writes to that folder are not attempted.
+    """
+    if cache_file.parent in _UNWRITABLE:
+        return
+    try:
         with atomic_write(cache_file, "wb") as handle:
             torch.save(
                 [
@@ -125,4 +168,7 @@ def load_featurized(
                 ],
                 handle,
             )
-    return songs, feats
+    except (OutputError, OSError) as err:
+        if not _UNWRITABLE:
+            log.warning("Not caching features: %s; going on without the cache", err)
+        _UNWRITABLE.add(cache_file.parent)
