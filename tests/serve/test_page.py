@@ -327,6 +327,13 @@ def test_song_map_and_blocks_name_sections_as_the_tagged_text(
         for block in shown:
             assert block["width"] / total == pytest.approx(block["grow"] / 10, abs=0.02)
         assert page.text_content("#summary") == "10 lines in 4 sections: 6 chorus, 4 verse"
+        # The map works from the keyboard too.
+        page.focus("#map button >> nth=2")
+        page.keyboard.press("Enter")
+        expect(page.locator("#section-2 th")).to_be_focused()
+        assert page.eval_on_selector_all(
+            "tbody.highlight", "bs => bs.map(b => b.dataset.header)"
+        ) == ["Verse 2"]
         page.screenshot(path=str(tmp_path / "desktop.png"), full_page=True)
         print(f"screenshot: {tmp_path / 'desktop.png'}")
 
