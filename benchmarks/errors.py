@@ -10,7 +10,9 @@ errors are counted at the level of blocks, a block being a maximal run of equal 
   the line before) not predicted exactly, but matched one-to-one to a predicted border one
   (then two) lines away that matches no gold border exactly;
 - ``repeated_verse_as_chorus``: a maximal run of gold-verse lines predicted chorus of which
-  at least half repeat elsewhere in the song (their normalized text occurs twice);
+  at least half repeat elsewhere in the song (their normalized text occurs twice), unless it
+  is a border slip (at most :data:`SLIP` lines next to a gold chorus: counted as a border
+  off by one or two);
 - ``chorus_never_repeats``: a gold chorus block none of whose lines repeats in the song — a
   convention hazard more than a model error (``chorus_never_repeats_missed``: those of them
   that were also missed).
@@ -46,6 +48,8 @@ ERROR_TYPES = (
 DENOMINATORS = ("gold_chorus_blocks", "pred_chorus_blocks", "gold_borders")
 #: Repetitiveness buckets: (label, lower bound inclusive, upper bound exclusive).
 REPETITION_BUCKETS = (("< 0.2", 0.0, 0.2), ("0.2–0.4", 0.2, 0.4), ("≥ 0.4", 0.4, float("inf")))
+#: Longest run of verse lines predicted chorus next to a gold chorus that is a border slip.
+SLIP = 2
 #: How many of the worst songs are listed.
 WORST = 20
 _PREFIX = re.compile(r"(?:(.+)[_-][^_-]*|([A-Za-z]*))")
@@ -100,7 +104,9 @@ def song_errors(
             counts["extra_chorus"] += not any(gold[start:end])
     wrong_chorus = [int(p == 1 and g == 0) for p, g in zip(pred, gold, strict=True)]
     for start, end, flag in blocks(wrong_chorus):
-        if flag and 2 * sum(repeated[start:end]) >= end - start:
+        touches = (start > 0 and gold[start - 1] == 1) or (end < len(gold) and gold[end] == 1)
+        slip = touches and end - start <= SLIP
+        if flag and not slip and 2 * sum(repeated[start:end]) >= end - start:
             counts["repeated_verse_as_chorus"] += 1
     gold_b, pred_b = _borders(gold), _borders(pred)
     counts["gold_borders"] = len(gold_b)

@@ -314,14 +314,21 @@ def render_errors(part: dict[str, Any], full: bool) -> list[str]:
     rows = [_error_row("all", recipe["all"])]
     rows += [_error_row(f"source `{k}`", g) for k, g in recipe["by_source"].items()]
     rows += [_error_row(f"repeated lines {k}", g) for k, g in recipe["by_repetition"].items()]
+    where = Path(part["songs_file"])
+    where = f"`{where.parent.name}/{where.name}`"
+    if part["predictions"] == "out-of-fold":
+        what = f"Out-of-fold predictions of the cross-validation over {where}."
+    else:
+        what = f"Predictions of {recipe['label']} on {where}."
     out = [
         f"### Error types ({recipe['label']})",
         "",
-        f"Of the {part['from']}. Blocks are maximal runs of one label. A missed (extra) "
+        f"{what} Blocks are maximal runs of one label. A missed (extra) "
         "chorus block has no line predicted (gold) chorus; a border off by one or two is a "
         "gold border not predicted exactly but matched to a predicted border that near; a "
         "repeated verse called chorus is a run of verse lines predicted chorus, at least half "
-        "of whose lines occur twice in the song; a chorus that never repeats (no line of it "
+        "of whose lines occur twice in the song (not a slip of one or two lines at a chorus "
+        "border); a chorus that never repeats (no line of it "
         "occurs twice) is a convention hazard more than a model error. Counts are shown over "
         "what they are a share of (gold chorus blocks, predicted chorus blocks, gold "
         "borders). Sources are id prefixes; repeated lines is the share of a song's lines "

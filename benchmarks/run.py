@@ -411,17 +411,22 @@ class Bench:
                     "label": label + (f" — member seed {seed} alone" if seed else ""),
                     **analyse_errors([by_id[r["id"]] for r in records], records),
                 }
-            what = f"out-of-fold predictions of the cross-validation over `{self.args.corpus}`"
-            return {"from": what, "folder": str(folder), "recipes": recipes}
+            return {
+                "predictions": "out-of-fold",
+                "songs_file": str(self.args.corpus),
+                "folder": str(folder),
+                "recipes": recipes,
+            }
         from benchmarks.stanzas import torch_threads
         from lyricseg.predict import Predictor
 
         songs = read_jsonl(self.args.errors_songs)
         with torch_threads(self.args.threads or 1):
             records = Predictor.from_checkpoint(self.args.ckpt).predict(songs)
-        model = str(self.args.ckpt) if self.args.ckpt else "the shipped model"
+        model = f"`{self.args.ckpt}`" if self.args.ckpt else "the shipped model"
         return {
-            "from": f"{model} on `{self.args.errors_songs}`",
+            "predictions": "model",
+            "songs_file": str(self.args.errors_songs),
             "recipes": {"model": {"label": model, **analyse_errors(songs, records)}},
         }
 
