@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,14 +41,20 @@ FOLD_KEYS = ("macro_f1", "boundary_f1", "boundary_f1_tol1", "window_diff", "pk",
 log = logging.getLogger("benchmarks.cv")
 
 
-def repeated_line_rule(songs: Sequence[Song]) -> list[dict[str, Any]]:
-    """Tag a line chorus when its normalized text occurs more than once in the song."""
+def repeated_lines(lines: Sequence[str]) -> list[bool]:
+    """Whether each line's normalized text occurs more than once in the song."""
     from lyricseg.features import SongText
 
+    norm = SongText.from_lines(list(lines)).norm
+    counts = Counter(norm)
+    return [counts[line] > 1 for line in norm]
+
+
+def repeated_line_rule(songs: Sequence[Song]) -> list[dict[str, Any]]:
+    """Tag a line chorus when its normalized text occurs more than once in the song."""
     records = []
     for song in songs:
-        norm = SongText.from_lines(song.lines).norm
-        labels = [int(norm.count(line) > 1) for line in norm]
+        labels = [int(x) for x in repeated_lines(song.lines)]
         records.append({"id": song.id, "labels": labels, "probs": [float(x) for x in labels]})
     return records
 

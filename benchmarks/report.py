@@ -243,6 +243,108 @@ def render_sections(part: dict[str, Any], full: bool) -> list[str]:
     ]
 
 
+def render_stanzas(part: dict[str, Any], full: bool) -> list[str]:
+    """Stanza borders of held-out artists: the baseline and the model told 0, ½, all breaks."""
+    keys = [
+        ("border_precision", "precision"),
+        ("border_recall", "recall"),
+        ("border_f1", "border F1"),
+        ("border_f1_tol1", "border F1 ±1"),
+        ("window_diff", "WindowDiff ↓"),
+        ("pk", "Pk ↓"),
+        ("pred_per_gold", "borders per true one"),
+        ("hidden_recall", "found of those not told"),
+    ]
+    rows = [[name, *(_num(m.get(k)) for k, _ in keys)] for name, m in part["rows"].items()]
+    names = list(part["rows"])
+    langs = [
+        [lang, str(x["songs"]), *(_num(x["rows"][n]["border_f1"]) for n in names)]
+        for lang, x in part["languages"].items()
+    ]
+    split = part["split"]
+    model = f"`{part['ckpt']}`" if part.get("ckpt") else "the shipped model"
+    return [
+        f"### Stanza borders ({part['songs']} songs of held-out artists, "
+        f"`{Path(part['corpus']).name}` corpus)",
+        "",
+        "Where does each stanza start, given a song's lines without blank lines (the task of "
+        "the published lyrics-segmentation work)? The stanza corpus is split by a hash of the "
+        f"artist's name ({split['held_out_share']:.0%} of artists held out, "
+        f"`lyricseg.data.stanzas.stanza_split`; {split['held_out_songs']} of "
+        f"{split['train_songs'] + split['held_out_songs']} songs); {model} tags the held-out "
+        "songs and its section starts are scored against the stanza starts the blank lines "
+        "marked. It is told no breaks, half of them (drawn with seed "
+        f"{part['seed']}, rounded up), or all of them; told more, it should find more, and "
+        "keep finding the borders it was not told.",
+        "",
+        *_table(["input", *(h for _, h in keys)], rows),
+        "",
+        "Border F1 by language (a stop-word guess):",
+        "",
+        *_table(["language", "songs", *names], langs),
+    ]
+
+
+#: Error-type columns: (count key, denominator key or None, heading).
+ERROR_COLUMNS = (
+    ("missed_chorus", "gold_chorus_blocks", "missed chorus blocks"),
+    ("extra_chorus", "pred_chorus_blocks", "extra chorus blocks"),
+    ("border_off_by_1", "gold_borders", "border off by 1"),
+    ("border_off_by_2", "gold_borders", "border off by 2"),
+    ("repeated_verse_as_chorus", None, "repeated verse called chorus"),
+    ("chorus_never_repeats", "gold_chorus_blocks", "chorus that never repeats"),
+)
+
+
+def _error_row(name: str, group: dict[str, Any]) -> list[str]:
+    counts = group["counts"]
+    cells = [
+        f"{counts[key]} / {counts[den]}" if den else str(counts[key])
+        for key, den, _ in ERROR_COLUMNS
+    ]
+    return [name, str(group["songs"]), *cells, _num(group["macro_f1"]), _num(group["window_diff"])]
+
+
+def render_errors(part: dict[str, Any], full: bool) -> list[str]:
+    """Error types by source and repetitiveness, and the worst songs' ids."""
+    cols = ["songs", *(h for _, _, h in ERROR_COLUMNS), "macro F1", "WindowDiff ↓"]
+    recipes = part["recipes"]
+    name = "lyrics_best" if "lyrics_best" in recipes else next(iter(recipes))
+    recipe = recipes[name]
+    rows = [_error_row("all", recipe["all"])]
+    rows += [_error_row(f"source `{k}`", g) for k, g in recipe["by_source"].items()]
+    rows += [_error_row(f"repeated lines {k}", g) for k, g in recipe["by_repetition"].items()]
+    where = Path(part["songs_file"])
+    where = f"`{where.parent.name}/{where.name}`"
+    if part["predictions"] == "out-of-fold":
+        what = f"Out-of-fold predictions of the cross-validation over {where}."
+    else:
+        what = f"Predictions of {recipe['label']} on {where}."
+    out = [
+        f"### Error types ({recipe['label']})",
+        "",
+        f"{what} Blocks are maximal runs of one label. A missed (extra) "
+        "chorus block has no line predicted (gold) chorus; a border off by one or two is a "
+        "gold border not predicted exactly but matched to a predicted border that near; a "
+        "repeated verse called chorus is a run of verse lines predicted chorus, at least half "
+        "of whose lines occur twice in the song (not a slip of one or two lines at a chorus "
+        "border); a chorus that never repeats (no line of it "
+        "occurs twice) is a convention hazard more than a model error. Counts are shown over "
+        "what they are a share of (gold chorus blocks, predicted chorus blocks, gold "
+        "borders). Sources are id prefixes; repeated lines is the share of a song's lines "
+        "whose normalized text occurs more than once.",
+        "",
+        *_table(["songs of", *cols], rows),
+    ]
+    if full:
+        others = [_error_row(r["label"], r["all"]) for k, r in recipes.items() if k != name]
+        if others:
+            out += ["", "All songs, the other recipes:", "", *_table(["recipe", *cols], others)]
+        worst = ", ".join(f"`{w['id']}` ({_num(w['macro_f1'], 2)})" for w in recipe["worst"])
+        out += ["", f"The {len(recipe['worst'])} songs with the lowest macro F1: {worst}."]
+    return out
+
+
 def render_speed(part: dict[str, Any], full: bool) -> list[str]:
     """Whole-process timings."""
     out = [
@@ -394,6 +496,8 @@ RENDERERS = {
     "ablation": render_ablation,
     "speed": render_speed,
     "sections": render_sections,
+    "stanzas": render_stanzas,
+    "errors": render_errors,
     "long": render_long,
     "load": render_load,
     "losses": render_losses,
@@ -401,7 +505,7 @@ RENDERERS = {
     "features": render_features,
 }
 #: Parts the README block shows (docs/results.md shows all).
-README_PARTS = ("cv", "ablation", "sections", "speed", "gpu")
+README_PARTS = ("cv", "ablation", "sections", "stanzas", "speed", "gpu")
 #: Parts the model card's block shows.
 MODEL_CARD_PARTS = ("cv", "sections")
 

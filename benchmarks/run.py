@@ -18,6 +18,11 @@ with its error and the others still run):
   corpus's own train/val split, mean ± std over ``--seeds``: a single split, scored on val.
 - ``features``: featurization cost of each ``--feature-sets`` config (the optional semantic
   view included), per song and per line, model loading apart.
+- ``stanzas``: stanza borders (:mod:`benchmarks.stanzas`) of the held-out artists of the
+  stanza corpus (``--stanzas``), tagged by ``--ckpt`` or the shipped model, in process.
+- ``errors``: error types of verse/chorus predictions (:mod:`benchmarks.errors`): of the
+  out-of-fold predictions in ``--errors-from`` or this bench's ``<out>/cv`` (the cv part
+  keeps them there), else of ``--ckpt`` or the shipped model on ``--errors-songs``.
 - ``gpu`` (not in the default set): ``lyrics_best``'s training time per epoch on the CPU and,
   where CUDA is present, on the GPU in 32-bit and bf16-mixed precision.
 
@@ -53,8 +58,22 @@ from lyricseg.data import read_jsonl, write_jsonl
 from lyricseg.utils.errors import LyricsegError
 
 CORPUS = Path(os.environ.get("LYRICSEG_CORPUS_DIR", REPO.parent / "shared" / "data" / "lyrics"))
-PARTS = ("cv", "sections", "speed", "long", "load", "losses", "gpu", "features")
-DEFAULT_PARTS = "cv,sections,speed,long,load,features"
+STANZAS = REPO.parent / "shared" / "data" / "stanzas"
+#: Held-out stanza-corpus songs scored by ``--quick``.
+QUICK_STANZA_SONGS = 50
+PARTS = (
+    "cv",
+    "sections",
+    "speed",
+    "long",
+    "load",
+    "losses",
+    "gpu",
+    "features",
+    "stanzas",
+    "errors",
+)
+DEFAULT_PARTS = "cv,sections,speed,long,load,features,stanzas,errors"
 LOSSES = ("cross_entropy", "boundary_aware", "focal", "tversky", "boundary", "compound")
 log = logging.getLogger("benchmarks")
 
@@ -335,6 +354,82 @@ class Bench:
             rows[f"loss={loss}"] = {"mean": mean, "std": std, "epochs": [r["epochs"] for r in runs]}
         return {"protocol": "single split (val)", "seeds": self.args.seeds, "rows": rows}
 
+    def part_stanzas(self) -> dict[str, Any]:
+        """Stanza borders of the stanza corpus's held-out artists (``benchmarks.stanzas``)."""
+        from benchmarks.stanzas import run_stanzas
+        from lyricseg.data.stanzas import (
+            HELD_OUT_SHARE,
+            SPLIT_SALT,
+            read_stanza_corpus,
+            stanza_split,
+        )
+
+        songs, meta = read_stanza_corpus(self.args.stanzas)
+        train, held = stanza_split(songs, meta)
+        if self.args.quick:
+            held = held[:QUICK_STANZA_SONGS]
+        threads = self.args.threads or 1
+        result = run_stanzas(self.args.ckpt, held, self.args.seed, threads)
+        return {
+            "corpus": str(self.args.stanzas),
+            "ckpt": str(self.args.ckpt) if self.args.ckpt else None,
+            "split": {
+                "held_out_share": HELD_OUT_SHARE,
+                "salt": SPLIT_SALT,
+                "train_songs": len(train),
+                "held_out_songs": len(songs) - len(train),
+            },
+            "threads": threads,
+            **result,
+        }
+
+    def part_errors(self) -> dict[str, Any]:
+        """Error types of out-of-fold or held-out predictions (``benchmarks.errors``)."""
+        from benchmarks.errors import analyse_errors
+
+        folder = self.args.errors_from or self.args.out / "cv"
+        files = sorted(folder.glob("*.oof.jsonl")) if folder.is_dir() else []
+        if self.args.errors_from is not None and not files:
+            raise LyricsegError(
+                f"{folder} holds no <recipe>.oof.jsonl files (the cv part writes them to <out>/cv)"
+            )
+        if files:
+            by_id = {s.id: s for s in cv.read_corpus(self.args.corpus)}
+            recipes = {}
+            for file in files:
+                name = file.name.removesuffix(".oof.jsonl")
+                records = [json.loads(x) for x in file.read_text(encoding="utf-8").splitlines()]
+                missing = [r["id"] for r in records if r["id"] not in by_id]
+                if missing:
+                    raise LyricsegError(
+                        f"{file}: song '{missing[0]}' is not in {self.args.corpus} "
+                        "(--corpus must be the corpus the cross-validation ran on)"
+                    )
+                base, _, seed = name.partition("@seed")
+                label = cv.RECIPES[base].label if base in cv.RECIPES else name
+                recipes[name] = {
+                    "label": label + (f" — member seed {seed} alone" if seed else ""),
+                    **analyse_errors([by_id[r["id"]] for r in records], records),
+                }
+            return {
+                "predictions": "out-of-fold",
+                "songs_file": str(self.args.corpus),
+                "folder": str(folder),
+                "recipes": recipes,
+            }
+        from benchmarks.stanzas import torch_threads
+        from lyricseg.predict import Predictor
+
+        songs = read_jsonl(self.args.errors_songs)
+        with torch_threads(self.args.threads or 1):
+            records = Predictor.from_checkpoint(self.args.ckpt).predict(songs)
+        model = f"`{self.args.ckpt}`" if self.args.ckpt else "the shipped model"
+        return {
+            "predictions": "model",
+            "songs_file": str(self.args.errors_songs),
+            "recipes": {"model": {"label": model, **analyse_errors(songs, records)}},
+        }
+
     def part_gpu(self) -> dict[str, Any]:
         """Training time per epoch of ``lyrics_best`` on the CPU and, when present, the GPU.
 
@@ -463,6 +558,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=REPO.parent / "shared" / "data" / "extra" / "val.jsonl",
         help="held-out songs with sections (the sections part)",
+    )
+    add("--stanzas", type=Path, default=STANZAS, help="stanza corpus (the stanzas part)")
+    add(
+        "--errors-from",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of <recipe>.oof.jsonl for the errors part (default: <out>/cv if any)",
+    )
+    add(
+        "--errors-songs",
+        type=Path,
+        default=REPO.parent / "shared" / "data" / "extra" / "val.jsonl",
+        help="held-out labelled songs the errors part tags when no out-of-fold predictions",
     )
     add("--lengths", default="2000,5000", help="long-song lengths in lines")
     add("--load-n", type=int, default=500, help="requests per load level")
