@@ -5,9 +5,14 @@ The same command as ``lyricseg-train`` (see :mod:`lyricseg.cli` and conf/train.y
 
 from pathlib import Path
 
-from lyricseg.cli import hydra_main, run_train
+from lyricseg.cli import check_resume_path, hydra_main, run_train
 
-main = hydra_main(run_train, "train", config_dir=Path(__file__).resolve().parent / "conf")
+main = hydra_main(
+    run_train,
+    "train",
+    config_dir=Path(__file__).resolve().parent / "conf",
+    before=check_resume_path,
+)
 
 if __name__ == "__main__":
     main()

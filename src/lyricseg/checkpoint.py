@@ -20,15 +20,28 @@ Two kinds of files carry it. Lightning's training checkpoints (``last.ckpt``,
 ``best-state.ckpt``) add optimizer, loop and callback state for resuming; the model file that
 training writes once, after calibration (``best.ckpt``), holds only the above. Both predict.
 
-This module is the only code that writes or reads the ``"lyricseg"`` section. Reading is
-safe: ``torch.load(weights_only=True)`` never unpickles objects, and every ``_target_`` the
-file names must be on :func:`allowed_targets` before anything is instantiated.
+This module is the only code that writes or reads the ``"lyricseg"`` section. A stored record
+is data, never code, and reading it is safe:
+
+1. only local files are read, and only after every member of the zip archive passed its CRC;
+2. ``torch.load(weights_only=True)`` never unpickles objects;
+3. the record holds plain values only: no ``${`` anywhere (an OmegaConf interpolation could
+   build objects of its own), finite numbers within their ranges, and a ``_target_`` naming a
+   concrete class on :func:`allowed_targets` wherever one appears;
+4. the network is first built on the ``meta`` device (no memory) and its parameter shapes are
+   compared with the stored weights;
+5. objects are then built by :func:`_build`, which looks classes up in the allow-list and
+   never resolves, imports or calls anything else (Hydra's ``instantiate`` is not used).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.metadata
+import math
+import re
+import threading
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +60,18 @@ SECTION = "lyricseg"
 NET_PREFIX = "net."
 #: Where the model shipped with the package lives.
 PRETRAINED = Path(__file__).parent / "pretrained" / "lyricseg-base.ckpt"
+#: The only Hydra-style keys a stored config may use.
+BUILD_KEYS = ("_target_", "_partial_")
+#: Allowed ranges of numbers stored under these keys, wherever they appear in a record.
+RANGES: dict[str, tuple[float, float]] = {
+    "threshold": (0.0, 1.0),
+    "dropout": (0.0, 1.0),
+    "switch_penalty": (0.0, math.inf),
+    "label_weight": (0.0, math.inf),
+}
+#: Largest integer a record may hold (sizes beyond it cannot match real weights anyway).
+MAX_INT = 2**31 - 1
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class CheckpointError(LyricsegError):
@@ -70,24 +95,83 @@ def _feature_version() -> int:
 
 
 @functools.cache
-def allowed_targets() -> frozenset[str]:
-    """Dotted class paths a checkpoint may name: lyricseg's features, net parts, decoders.
+def buildable_classes() -> Mapping[str, type]:
+    """Classes a checkpoint may name, by dotted path: features, net parts, decoders, calibrators.
 
     Built from the public exports of :mod:`lyricseg.features`,
-    :mod:`lyricseg.models.components` and :mod:`lyricseg.calibration`, so a new component is
-    allowed by exporting it there, and nothing outside lyricseg ever is.
+    :mod:`lyricseg.models.components` and :mod:`lyricseg.calibration` (both the exported and
+    the defining module's path), so a new component is allowed by exporting it there and
+    nothing outside lyricseg ever is. Base classes of other exported classes (``View``,
+    ``Decoder``, ``Calibrator``) are abstract and left out.
     """
     from lyricseg import calibration, features
     from lyricseg.models import components
 
-    names = set()
+    exported: dict[str, type] = {}
     for module in (features, components, calibration):
         for attr in module.__all__:
             obj = getattr(module, attr)
             if isinstance(obj, type):
-                names.add(f"{module.__name__}.{attr}")
-                names.add(f"{obj.__module__}.{obj.__qualname__}")
-    return frozenset(names)
+                exported[f"{module.__name__}.{attr}"] = obj
+                exported[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    classes = set(exported.values())
+    bases = {c for c in classes if any(o is not c and issubclass(o, c) for o in classes)}
+    return {name: cls for name, cls in exported.items() if cls not in bases}
+
+
+def allowed_targets() -> frozenset[str]:
+    """Dotted class paths a checkpoint may name (see :func:`buildable_classes`)."""
+    return frozenset(buildable_classes())
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_data(node: Any, where: str, source: str) -> None:
+    """Refuse anything in a stored record that is not plain, bounded, literal data.
+
+    Raises:
+        CheckpointError: Naming the first offending value and where it sits.
+    """
+
+    def refuse(what: str) -> CheckpointError:
+        return CheckpointError(f"{source}: refusing the stored {where}: {what}")
+
+    if isinstance(node, str):
+        if "${" in node:
+            raise refuse(f"{_short(node)} is an interpolation; a checkpoint holds literal values")
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise refuse(f"key {_short(key)} is not a string")
+            _check_data(key, f"{where} key", source)
+            if key.startswith("_") and key.endswith("_") and key not in BUILD_KEYS:
+                raise refuse(f"{key} is not allowed (only {' and '.join(BUILD_KEYS)})")
+            if key == "_partial_" and not isinstance(value, bool):
+                raise refuse(f"_partial_ is {_short(value)}, not true or false")
+            _check_data(value, f"{where}.{key}", source)
+            if key in RANGES and isinstance(value, int | float) and not isinstance(value, bool):
+                low, high = RANGES[key]
+                if not low <= value <= high:
+                    raise CheckpointError(
+                        f"{source}: refusing the stored {where}.{key}: {value} is outside "
+                        f"[{low}, {high}]"
+                    )
+    elif isinstance(node, list | tuple):
+        for i, value in enumerate(node):
+            _check_data(value, f"{where}[{i}]", source)
+    elif isinstance(node, bool) or node is None:
+        pass
+    elif isinstance(node, int):
+        if abs(node) > MAX_INT:
+            raise refuse(f"{node} is out of range")
+    elif isinstance(node, float):
+        if not math.isfinite(node):
+            raise refuse(f"{node} is not a finite number")
+    else:
+        raise refuse(f"a {type(node).__name__} is not plain data")
 
 
 def _targets(node: Any, where: str) -> Iterator[tuple[str, Any]]:
@@ -108,13 +192,54 @@ def check_targets(node: Any, where: str, source: str) -> None:
     Raises:
         CheckpointError: Naming the first offending target and where it sits.
     """
-    allowed = allowed_targets()
+    allowed = buildable_classes()
     for place, target in _targets(node, where):
-        if target not in allowed:
+        if not isinstance(target, str) or target not in allowed:
             raise CheckpointError(
                 f"{source}: refusing to build {target!r} ({place}): a checkpoint may only name "
-                "lyricseg feature, network, decoder and calibrator classes"
+                "concrete lyricseg feature, network, decoder and calibrator classes"
             )
+
+
+def _root_types() -> dict[str, type]:
+    """What the object built from each part of a record must be."""
+    from lyricseg.features import FeatureExtractor
+    from lyricseg.models.components import Decoder
+
+    return {"net": torch.nn.Module, "features": FeatureExtractor, "decoder": Decoder}
+
+
+def check_config(node: Any, key: str, source: str) -> None:
+    """Validate one stored config (``net``, ``features`` or ``decoder``) before building it.
+
+    Raises:
+        CheckpointError: For non-literal or unbounded values, a foreign or abstract
+            ``_target_``, or a root that does not build the kind of object ``key`` needs.
+    """
+    if not isinstance(node, Mapping):
+        raise CheckpointError(f"{source}: the stored {key} is not a mapping")
+    _check_data(node, key, source)
+    check_targets(node, key, source)
+    expected = _root_types()[key]
+    cls = buildable_classes().get(node.get("_target_"))
+    if cls is None or not issubclass(cls, expected) or node.get("_partial_"):
+        raise CheckpointError(
+            f"{source}: refusing the stored {key}: it must build a {expected.__name__}, "
+            f"not {node.get('_target_')!r}"
+        )
+
+
+def _build(node: Any) -> Any:
+    """Build a checked config: allow-listed classes by lookup, literals as they are."""
+    if isinstance(node, Mapping):
+        if "_target_" not in node:
+            return {key: _build(value) for key, value in node.items()}
+        cls = buildable_classes()[node["_target_"]]
+        kwargs = {k: _build(v) for k, v in node.items() if k not in BUILD_KEYS}
+        return functools.partial(cls, **kwargs) if node.get("_partial_") else cls(**kwargs)
+    if isinstance(node, list | tuple):
+        return [_build(value) for value in node]
+    return node
 
 
 @dataclass(frozen=True)
@@ -163,15 +288,15 @@ class ModelRecord:
 
     def build_net(self) -> torch.nn.Module:
         """A freshly initialized network of the stored architecture."""
-        return _instantiate(self.net)
+        return _build(self.net)
 
     def build_features(self) -> Any:
         """The stored feature extractor."""
-        return _instantiate(self.features)
+        return _build(self.features)
 
     def build_decoder(self) -> torch.nn.Module:
         """The stored decoder."""
-        return _instantiate(self.decoder)
+        return _build(self.decoder)
 
     def build_calibrator(self) -> Any | None:
         """The stored calibrator, or None."""
@@ -182,24 +307,27 @@ class ModelRecord:
         return calibrator_from_dict(self.calibrator)
 
 
-def _instantiate(node: Mapping[str, Any]) -> Any:
-    from hydra.utils import instantiate
-
-    return instantiate(dict(node), _convert_="partial")
-
-
 def make_record(net: Mapping[str, Any], features: Mapping[str, Any], decoder: Any) -> ModelRecord:
     """The record of a model about to be trained, from resolved config containers.
+
+    The record is checked as a checkpoint's would be, so a model that could not be loaded
+    back is refused before training.
 
     Args:
         net: The network config, complete (``input_dim`` and ``ssm_channels`` filled in).
         features: The feature-extractor config.
         decoder: The decoder config (None means argmax).
+
+    Raises:
+        CheckpointError: When a config names a class or value a checkpoint may not hold.
     """
     from lyricseg.models.components import ArgmaxDecoder
 
     decoder = decoder or {"_target_": f"{ArgmaxDecoder.__module__}.ArgmaxDecoder"}
-    return ModelRecord(net=dict(net), features=dict(features), decoder=dict(decoder))
+    record = ModelRecord(net=dict(net), features=dict(features), decoder=dict(decoder))
+    for key in ("net", "features", "decoder"):
+        check_config(getattr(record, key), key, "the configured model")
+    return record
 
 
 def embed(checkpoint: dict[str, Any], record: ModelRecord) -> None:
@@ -261,11 +389,22 @@ def _upgrade_v1(section: dict[str, Any], source: str) -> dict[str, Any]:
 UPGRADES: dict[int, Callable[[dict[str, Any], str], dict[str, Any]]] = {1: _upgrade_v1}
 
 
+def _check_calibrator(data: Any, source: str) -> None:
+    from lyricseg.calibration.base import calibrator_classes
+
+    target = data.get("target") if isinstance(data, dict) else None
+    if target not in allowed_targets() or target not in calibrator_classes():
+        raise CheckpointError(
+            f"{source}: refusing calibrator {target!r}: not a concrete lyricseg calibrator"
+        )
+
+
 def _read_section(section: Any, source: str) -> ModelRecord:
     if not isinstance(section, dict):
         raise CheckpointError(f"{source}: the lyricseg section is not a mapping")
+    _check_data(section, "record", source)
     version = section.get("format_version", 1 if "config" in section else None)
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise CheckpointError(f"{source}: the lyricseg section has no format version")
     if version > FORMAT_VERSION:
         raise CheckpointError(
@@ -284,14 +423,10 @@ def _read_section(section: Any, source: str) -> ModelRecord:
     if missing:
         raise CheckpointError(f"{source}: the lyricseg section lacks {', '.join(missing)}")
     for key in ("net", "features", "decoder"):
-        check_targets(section[key], key, source)
+        check_config(section[key], key, source)
     calibrator = section.get("calibrator")
     if calibrator is not None:
-        target = calibrator.get("target") if isinstance(calibrator, dict) else None
-        if target not in allowed_targets():
-            raise CheckpointError(
-                f"{source}: refusing calibrator {target!r}: not a lyricseg calibrator"
-            )
+        _check_calibrator(calibrator, source)
     feature_version = section.get("feature_version")
     if feature_version != _feature_version():
         raise CheckpointError(
@@ -310,25 +445,118 @@ def _read_section(section: Any, source: str) -> ModelRecord:
     )
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _archive_problem(path: Path) -> str | None:
+    """Why ``path`` is not an intact torch zip archive (every member stored, CRCs right)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if any(m.compress_type != zipfile.ZIP_STORED for m in archive.infolist()):
+                return "it holds compressed members, which torch never writes"
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
+        return f"it is not an intact torch zip archive ({_first_line(err)})"
+    if bad is not None:
+        return f"{bad} fails its CRC check: the file is damaged"
+    return None
+
+
 def load_raw(path: str | Path) -> dict[str, Any]:
-    """``torch.load`` a checkpoint safely (tensors and plain containers only).
+    """``torch.load`` a local checkpoint safely (tensors and plain containers only).
 
     Raises:
-        CheckpointError: When the file is missing, unreadable or carries pickled objects.
+        CheckpointError: For a URL, or a file that is missing, damaged (a CRC of its zip
+            archive fails), unreadable or carries pickled objects.
     """
+    if _URL.match(str(path)):
+        raise CheckpointError(f"refusing {path}: checkpoints are read from local files only")
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    problem = _archive_problem(path)
+    if problem:
+        raise CheckpointError(f"cannot read checkpoint {path}: {problem}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = _first_line(err)
         if "weights_only" in str(err) or "Unsupported global" in str(err):
             reason = "it holds pickled Python objects, which lyricseg never loads"
         raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} is not a lyricseg checkpoint (not a mapping)")
     return data
+
+
+class _Oversized(Exception):
+    """A network under construction holds more parameters than the stored weights."""
+
+
+_BUDGET = threading.local()
+
+
+def _count_parameter(module: torch.nn.Module, name: str, param: Any) -> None:
+    left = getattr(_BUDGET, "left", None)  # None in other threads and outside a check
+    if left is not None and param is not None:
+        left[0] -= 1
+        left[1] -= param.numel()
+        if left[0] < 0 or left[1] < 0:
+            raise _Oversized
+
+
+def weights_problem(net: Mapping[str, Any], weights: Mapping[str, Any]) -> str | None:
+    """Why ``weights`` do not fit the network ``net`` describes, found without allocating it.
+
+    The network is built on the ``meta`` device (shapes only); its construction stops as soon
+    as it holds twice the parameters or elements of ``weights``, so a record claiming a huge
+    architecture costs neither memory nor time.
+
+    Args:
+        net: A checked network config (see :func:`check_config`).
+        weights: The network's ``state_dict`` as stored (prefix removed).
+
+    Returns:
+        None when every key and shape matches and every value is finite, else the first
+        problem.
+
+    Raises:
+        CheckpointError: When the config cannot build a network at all.
+    """
+    for key, value in weights.items():
+        if not torch.is_tensor(value) or value.layout != torch.strided:
+            return f"{key} is not a dense tensor"
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return f"{key} holds NaN or infinite values"
+    # Twice the file's tensors and elements: near misses still get their shapes compared.
+    _BUDGET.left = [2 * len(weights), 2 * sum(w.numel() for w in weights.values())]
+    hook = torch.nn.modules.module.register_module_parameter_registration_hook(_count_parameter)
+    try:
+        with torch.device("meta"):
+            module = _build(net)
+    except _Oversized:
+        return "the stored architecture has far more parameters than the file holds"
+    except Exception as err:  # a stored config this lyricseg cannot build
+        raise CheckpointError(f"cannot rebuild the stored model: {_first_line(err)}") from None
+    finally:
+        hook.remove()
+        _BUDGET.left = None
+    if not isinstance(module, torch.nn.Module):
+        return f"the stored net builds a {type(module).__name__}, not a torch module"
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        return f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+    for key, value in expected.items():
+        if tuple(weights[key].shape) != tuple(value.shape):
+            return (
+                f"{key} is {list(weights[key].shape)} in the file, the architecture needs "
+                f"{list(value.shape)}"
+            )
+    return None
 
 
 @dataclass
@@ -352,17 +580,9 @@ class LoadedModel:
     path: Path
 
 
-def read_record(path: str | Path) -> tuple[ModelRecord, dict[str, torch.Tensor]]:
-    """Read and validate a checkpoint's record and its network weights, building nothing.
-
-    Returns:
-        The record and the network's ``state_dict`` (prefix removed).
-
-    Raises:
-        CheckpointError: For a missing, unreadable, unsafe, foreign or incompatible file.
-    """
-    data = load_raw(path)
-    source = str(path)
+def _record_and_weights(
+    data: dict[str, Any], source: str
+) -> tuple[ModelRecord, dict[str, torch.Tensor]]:
     if SECTION not in data:
         what = "a plain state_dict" if all(torch.is_tensor(v) for v in data.values()) else ""
         raise CheckpointError(
@@ -373,10 +593,33 @@ def read_record(path: str | Path) -> tuple[ModelRecord, dict[str, torch.Tensor]]
     state = data.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError(f"{source}: checkpoint has no state_dict")
-    weights = {k[len(NET_PREFIX) :]: v for k, v in state.items() if k.startswith(NET_PREFIX)}
+    weights = {
+        k[len(NET_PREFIX) :]: v
+        for k, v in state.items()
+        if isinstance(k, str) and k.startswith(NET_PREFIX)
+    }
     if not weights:
         raise CheckpointError(f"{source}: checkpoint holds no network weights")
+    try:
+        problem = weights_problem(record.net, weights)
+    except CheckpointError as err:
+        raise CheckpointError(f"{source}: {err}") from None
+    if problem:
+        raise CheckpointError(f"{source}: weights do not match the stored model: {problem}")
     return record, weights
+
+
+def read_record(path: str | Path) -> tuple[ModelRecord, dict[str, torch.Tensor]]:
+    """Read and validate a checkpoint's record and network weights, building nothing real.
+
+    Returns:
+        The record and the network's ``state_dict`` (prefix removed), which fits the
+        record's architecture key by key and shape by shape.
+
+    Raises:
+        CheckpointError: For a missing, damaged, unsafe, foreign or incompatible file.
+    """
+    return _record_and_weights(load_raw(path), str(path))
 
 
 def load_model(path: str | Path) -> LoadedModel:
@@ -386,7 +629,7 @@ def load_model(path: str | Path) -> LoadedModel:
         path: A model file or a Lightning training checkpoint written by lyricseg.
 
     Raises:
-        CheckpointError: For a missing, unreadable, unsafe, foreign or incompatible file, or
+        CheckpointError: For a missing, damaged, unsafe, foreign or incompatible file, or
             weights that do not fit the stored architecture.
     """
     record, weights = read_record(path)
@@ -395,18 +638,69 @@ def load_model(path: str | Path) -> LoadedModel:
         features = record.build_features()
         decoder = record.build_decoder()
         calibrator = record.build_calibrator()
-    except LyricsegError:
-        raise
     except Exception as err:  # a stored config this lyricseg cannot build
-        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: cannot rebuild the stored model: {reason}") from None
+        raise CheckpointError(
+            f"{path}: cannot rebuild the stored model: {_first_line(err)}"
+        ) from None
     try:
         net.load_state_dict(weights)
     except RuntimeError as err:
-        first = str(err).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not match the stored model: {first}") from None
+        raise CheckpointError(
+            f"{path}: weights do not match the stored model: {_first_line(err)}"
+        ) from None
     net.eval()
     return LoadedModel(net, features, decoder, calibrator, record, Path(path))
+
+
+def _difference(ours: Any, theirs: Any, where: str) -> str:
+    """The first place where two configs differ, for a message."""
+    if isinstance(ours, Mapping) and isinstance(theirs, Mapping):
+        for key in sorted(set(ours) | set(theirs), key=str):
+            if ours.get(key) != theirs.get(key):
+                return _difference(ours.get(key), theirs.get(key), f"{where}.{key}")
+    return f"{where} is {_short(theirs)} there, {_short(ours)} here"
+
+
+def check_resume(path: str | Path, net: Mapping[str, Any], features: Mapping[str, Any]) -> None:
+    """Refuse a ``ckpt_path`` that training cannot resume from.
+
+    The file is read as prediction reads it (local, intact, ``weights_only``, checked record
+    and weights); it must be a Lightning training checkpoint (``last.ckpt``), not a model file,
+    with the configured features and a network whose weights fit the configured one.
+
+    Args:
+        path: The ``ckpt_path`` given.
+        net: The configured network (``model.net``, resolved; ``input_dim`` and
+            ``ssm_channels`` are taken from the checkpoint).
+        features: The configured feature extractor (``features``, resolved).
+
+    Raises:
+        CheckpointError: Naming the problem in one line.
+    """
+    source = f"ckpt_path={path}"
+    try:
+        data = load_raw(path)
+    except CheckpointError as err:
+        raise CheckpointError(f"ckpt_path: {err}") from None
+    if "loops" not in data or "optimizer_states" not in data:
+        if SECTION in data:
+            raise CheckpointError(
+                f"{source} is a model file, which holds no training state; resume from the "
+                "run's checkpoints/last.ckpt"
+            )
+        raise CheckpointError(f"{source} is not a lyricseg training checkpoint")
+    record, weights = _record_and_weights(data, f"ckpt_path: {path}")
+    advice = "resume with the overrides that trained it, or start a new run"
+    if dict(features) != record.features:
+        where = _difference(dict(features), record.features, "features")
+        raise CheckpointError(f"{source} was trained on other features ({where}); {advice}")
+    ssm_channels = record.net.get("ssm_channels", 0)
+    configured = {**net, "input_dim": record.net["input_dim"], "ssm_channels": ssm_channels}
+    check_config(configured, "net", "the configured model")
+    problem = weights_problem(configured, weights)
+    if problem:
+        where = _difference(configured, record.net, "model.net")
+        raise CheckpointError(f"{source} holds another network ({where}: {problem}); {advice}")
 
 
 def pretrained_path() -> Path:

@@ -11,6 +11,7 @@ code (Lightning, torchmetrics).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from lyricseg.utils.errors import exit_on_user_error
 from lyricseg.utils.resolvers import register_resolvers
 
 #: The Hydra config shipped in the package (a folder: pip installs wheels unpacked).
@@ -60,6 +62,42 @@ def run_train(cfg: DictConfig) -> float | None:
     return run(cfg)
 
 
+def check_resume_path(config_dir: str, config_name: str) -> None:
+    """Refuse a bad ``ckpt_path=`` before Hydra creates or, resuming, reuses a run folder.
+
+    Hydra writes ``.hydra/`` and opens the log in the run folder that ``ckpt_path`` names
+    before the task runs, so a mistyped path would rewrite the old run's config. The command's
+    overrides are composed here as Hydra will compose them, and the path is checked by
+    :func:`lyricseg.checkpoint.check_resume` (one error line, exit status 2). Whatever cannot
+    be composed is left to Hydra to report; a multirun's jobs each get a new folder.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.utils import get_args_parser
+
+    try:
+        args, _ = get_args_parser().parse_known_args()
+    except SystemExit:
+        return
+    special = (args.help, args.hydra_help, args.cfg, args.info, args.shell_completion)
+    other_config = (args.config_path, args.config_dir, args.experimental_rerun)
+    if args.multirun or any(special) or any(other_config):
+        return
+    if not any("ckpt_path" in override for override in args.overrides):
+        return
+    try:
+        with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+            cfg = compose(args.config_name or config_name, overrides=args.overrides)
+        path = cfg.get("ckpt_path")
+        net = OmegaConf.to_container(cfg.model.net, resolve=True)
+        features = OmegaConf.to_container(cfg.features, resolve=True)
+    except Exception:  # Hydra reports a config it cannot compose, in its own words
+        return
+    if path:
+        from lyricseg.checkpoint import check_resume
+
+        exit_on_user_error(check_resume)(path, net, features)
+
+
 def run_predict(cfg: DictConfig) -> None:
     """Predict labels and P(chorus) for every line of the input songs."""
     from lyricseg.predict import run
@@ -71,6 +109,7 @@ def hydra_main(
     task: Callable[[DictConfig], Any],
     config_name: str,
     config_dir: str | PathLike[str] = PACKAGED_CONFIG,
+    before: Callable[[str, str], None] | None = None,
 ) -> Callable[[], Any]:
     """A Hydra main running ``task`` on ``config_name`` from ``config_dir``.
 
@@ -78,11 +117,22 @@ def hydra_main(
         task: The task function, called with the composed config.
         config_name: Primary config file (``train``, ``predict``).
         config_dir: The config folder (default: the packaged config).
+        before: Called with the config folder and name before Hydra starts (and creates a
+            run folder), e.g. :func:`check_resume_path`.
     """
     _register_resolvers()
     config_path = str(Path(config_dir).absolute())
-    return hydra.main(version_base="1.3", config_path=config_path, config_name=config_name)(task)
+    main = hydra.main(version_base="1.3", config_path=config_path, config_name=config_name)(task)
+    if before is None:
+        return main
+
+    @functools.wraps(main)
+    def checked() -> Any:
+        before(config_path, config_name)
+        return main()
+
+    return checked
 
 
-train = hydra_main(run_train, "train")
+train = hydra_main(run_train, "train", before=check_resume_path)
 predict = hydra_main(run_predict, "predict")

@@ -119,6 +119,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         (``cfg``, ``datamodule``, ``model``, ``trainer``, ``best_path`` — the model file —,
         ``best_val`` — val metrics of the best epoch — and ``calibration``).
     """
+    if cfg.get("ckpt_path"):  # the command checks it before Hydra takes over a run folder
+        checkpoint.check_resume(cfg.ckpt_path, _container(cfg.model.net), _container(cfg.features))
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     if cfg.get("torch_threads"):
@@ -141,7 +143,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     start = time.perf_counter()
     fit_started = time.time()
-    trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(
+        model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True
+    )
     fit_s = time.perf_counter() - start
     checkpoint_cb = trainer.checkpoint_callback
     state_path = getattr(checkpoint_cb, "best_model_path", "") or ""

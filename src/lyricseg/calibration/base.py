@@ -9,7 +9,7 @@ plain dict of :meth:`Calibrator.to_dict` that checkpoints keep under ``"calibrat
 
 from __future__ import annotations
 
-import importlib
+import math
 from typing import Any, ClassVar, Self
 
 import torch
@@ -112,17 +112,39 @@ class Calibrator(nn.Module):
             ``self``.
 
         Raises:
-            LyricsegError: When a buffer is missing or unknown.
+            LyricsegError: When a buffer is missing or unknown, or a value is not a finite
+                number (a list of them for a vector buffer) or fails :meth:`check_state`.
         """
-        if set(state) != set(self.state_names):
+        if not isinstance(state, dict) or set(state) != set(self.state_names):
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
             raise LyricsegError(
-                f"{type(self).__name__} state needs keys {sorted(self.state_names)}, "
-                f"got {sorted(state)}"
+                f"{type(self).__name__} state needs keys {sorted(self.state_names)}, got {got}"
             )
+        values = {}
         for key in self.state_names:
-            old = getattr(self, key)
-            setattr(self, key, torch.as_tensor(state[key], dtype=old.dtype, device=old.device))
+            old, value = getattr(self, key), state[key]
+            if old.ndim == 0:
+                ok = _finite_number(value)
+            else:
+                ok = isinstance(value, list) and bool(value) and all(map(_finite_number, value))
+            if not ok:
+                kind = "a finite number" if old.ndim == 0 else "a non-empty list of finite numbers"
+                raise LyricsegError(f"{type(self).__name__} state {key!r} must be {kind}")
+            values[key] = torch.as_tensor(value, dtype=old.dtype, device=old.device)
+        self.check_state(values)
+        for key, value in values.items():
+            setattr(self, key, value)
         return self
+
+    def check_state(self, state: dict[str, Tensor]) -> None:
+        """Refuse fitted values this calibrator cannot use (none here; subclasses add rules).
+
+        Args:
+            state: Buffer name to its new value, each checked finite and of the right rank.
+
+        Raises:
+            LyricsegError: Naming the value.
+        """
 
     def extra_repr(self) -> str:
         """Scalar fitted values, for ``repr``."""
@@ -130,8 +152,27 @@ class Calibrator(nn.Module):
         return ", ".join(f"{k}={v}" for k, v in state.items() if not isinstance(v, list))
 
 
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def calibrator_classes() -> dict[str, type[Calibrator]]:
+    """Every defined calibrator that stores fitted values, by dotted class path."""
+    found: dict[str, type[Calibrator]] = {}
+    todo = [Calibrator]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub.state_names:
+                found[f"{sub.__module__}.{sub.__qualname__}"] = sub
+            todo.append(sub)
+    return found
+
+
 def calibrator_from_dict(data: dict[str, Any]) -> Calibrator:
     """Rebuild a calibrator from :meth:`Calibrator.to_dict` output.
+
+    The class is looked up among the defined calibrators (:func:`calibrator_classes`); no
+    module is imported on the data's word.
 
     Args:
         data: A dict with ``"target"`` (dotted path of a :class:`Calibrator` subclass) and
@@ -141,17 +182,14 @@ def calibrator_from_dict(data: dict[str, Any]) -> Calibrator:
         The fitted calibrator.
 
     Raises:
-        LyricsegError: When the target cannot be imported or is not a calibrator.
+        LyricsegError: When the target is not a calibrator with fitted state, or the state
+            is malformed.
     """
     target = data.get("target")
     if not isinstance(target, str) or "." not in target:
         raise LyricsegError(f"calibrator dict needs a dotted 'target', got {target!r}")
-    module_name, _, class_name = target.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as err:
-        raise LyricsegError(f"cannot import calibrator class {target}: {err}") from err
-    if not (isinstance(cls, type) and issubclass(cls, Calibrator)):
+    cls = calibrator_classes().get(target)
+    if cls is None:
         raise LyricsegError(f"{target} is not a lyricseg calibrator")
     return cls().load_state(data.get("state", {}))
 

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from lyricseg.calibration.base import Calibrator, check_fit_inputs, chorus_margin
-from lyricseg.utils import get_logger
+from lyricseg.utils import LyricsegError, get_logger
 
 log = get_logger(__name__)
 
@@ -70,6 +70,16 @@ class IsotonicCalibrator(Calibrator):
         )
         log.info("isotonic calibration fitted on %d lines: %d knots", y.numel(), self.n_knots)
         return self
+
+    def check_state(self, state: dict[str, Tensor]) -> None:
+        """Refuse knots that are not a monotone map of [0, 1] into [0, 1]."""
+        x, y = state["x_thresholds"], state["y_thresholds"]
+        if x.shape != y.shape:
+            raise LyricsegError(f"isotonic map has {x.numel()} x knots but {y.numel()} y values")
+        if bool((x.diff() < 0).any() | (y.diff() < 0).any()):
+            raise LyricsegError("isotonic map knots must be non-decreasing")
+        if bool(((y < 0) | (y > 1)).any()):
+            raise LyricsegError("isotonic map values must lie in [0, 1]")
 
     @property
     def n_knots(self) -> int:

@@ -48,6 +48,11 @@ class TemperatureScaler(Calibrator):
         self.iterations = int(iterations)
         self.register_buffer("temperature", torch.tensor(1.0))
 
+    def check_state(self, state: dict[str, Tensor]) -> None:
+        """Refuse a temperature that is not positive."""
+        if not state["temperature"].item() > 0:
+            raise LyricsegError(f"temperature must be > 0, got {state['temperature'].item()}")
+
     def fit(self, logits: Tensor, labels: Tensor, groups: Tensor | None = None) -> Self:
         """Fit ``T`` on logits ``[N, 2]`` and labels ``[N]``.
 
