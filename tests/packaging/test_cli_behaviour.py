@@ -1,0 +1,127 @@
+"""The commands behave as people expect: usage, a bare path, typos, help, no stray folders."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+from support import RESOURCES, run_script
+
+from lyricseg.cli import expand_positional
+from lyricseg.utils import LyricsegError
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.fixture
+def song_dir(tmp_path: Path) -> Path:
+    """A working folder holding only song.txt."""
+    shutil.copy2(RESOURCES / "song.txt", tmp_path / "song.txt")
+    return tmp_path
+
+
+# -- a bare path is the input ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["song.txt", "-", "/tmp/my song, v2 [live].txt", "it's.txt", "a\\b\\", "${oops}.jsonl"],
+)
+def test_bare_path_becomes_input_and_reads_back_unchanged(path):
+    (override,) = expand_positional([path], "input")
+    parsed = OverridesParser.create().parse_override(override)
+    assert parsed.key_or_group == "input"
+    assert OmegaConf.create({"input": parsed.value()}).input == path
+
+
+def test_hydra_flags_and_overrides_are_left_alone():
+    args = ["-cn", "predict", "--info", "config", "format=tagged", "+x=1", "-m", "song.txt"]
+    expanded = expand_positional(args, "input")
+    assert expanded == ["input='song.txt'", *args[:-1]]
+    assert expand_positional(["--help"], "input") == ["--help"]
+    assert expand_positional(["song.txt"], None) == ["song.txt"]
+
+
+@pytest.mark.parametrize("args", [["a.txt", "b.txt"], ["a.txt", "input=b.txt"]])
+def test_two_inputs_are_an_error(args):
+    with pytest.raises(LyricsegError, match="one input at a time"):
+        expand_positional(args, "input")
+
+
+# -- the commands, run as a user runs them -----------------------------------------------------
+
+
+def test_predict_without_arguments_prints_the_usage(song_dir):
+    result = run_script("predict.py", cwd=song_dir, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: lyricseg-predict"), result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+    assert files_under(song_dir) == {"song.txt"}
+
+
+def test_predict_a_bare_path_writes_no_run_folder(song_dir):
+    """``predict.py song.txt``: a table on stdout and nothing new in the folder."""
+    result = run_script("predict.py", "song.txt", cwd=song_dir, timeout=180)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in (song_dir / "song.txt").read_text().splitlines() if line.strip()]
+    rows = [row for row in result.stdout.splitlines() if row.strip()[:1].isdigit()]
+    assert len(rows) == len(lines)
+    assert files_under(song_dir) == {"song.txt"}
+
+
+def test_log_dir_asks_for_a_log_file(song_dir):
+    out = song_dir / "out.jsonl"
+    result = run_script(
+        "predict.py", "song.txt", f"output={out}", "log_dir=logs", cwd=song_dir, timeout=180
+    )
+    assert result.returncode == 0, result.stderr
+    assert files_under(song_dir) == {"song.txt", "out.jsonl", "logs", "logs/predict.log"}
+    assert f"Wrote 1 songs to {out}" in (song_dir / "logs" / "predict.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("script", "typo", "named"),
+    [
+        ("predict.py", "inptu=song.txt", "valid keys: paths, task_name, ckpt, input, output"),
+        ("train.py", "model.net.hiden_size=8", "no key 'hiden_size' in model.net; valid keys:"),
+    ],
+)
+def test_a_typo_names_the_valid_keys(song_dir, script, typo, named):
+    result = run_script(script, typo, cwd=song_dir, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and named in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert files_under(song_dir) == {"song.txt"}
+
+
+def test_an_unknown_option_lists_the_options(song_dir):
+    result = run_script("train.py", "model=bilstmm", cwd=song_dir, timeout=120)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert "Available options in 'model': bilstm, bilstm_attention" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "own", "usage"),
+    [
+        ("predict", ["input: ???", "format: auto", "log_dir: null"], "usage: lyricseg-predict"),
+        ("serve", ["port: 8000", "max_body_bytes:", "log_dir: null"], "usage: lyricseg-serve"),
+    ],
+)
+def test_help_shows_the_commands_own_options(tmp_path, command, own, usage):
+    module = "lyricseg.cli" if command == "predict" else "lyricseg.serve.__main__"
+    name = command if command == "predict" else "main"
+    cmd = [sys.executable, "-c", f"from {module} import {name}; {name}()", "--help"]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(usage)
+    assert all(text in out.stdout for text in own)
+    # No training groups (loss, model, trainer, ...): they are not this command's options.
+    assert "Configuration groups" not in out.stdout and "loss:" not in out.stdout
+    assert files_under(tmp_path) == set()
