@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
-from support import RESOURCES, run_script
+from support import REPO, RESOURCES, run_script
 
 from lyricseg.cli import expand_positional
 from lyricseg.utils import LyricsegError
@@ -125,3 +127,33 @@ def test_help_shows_the_commands_own_options(tmp_path, command, own, usage):
     # No training groups (loss, model, trainer, ...): they are not this command's options.
     assert "Configuration groups" not in out.stdout and "loss:" not in out.stdout
     assert files_under(tmp_path) == set()
+
+
+def readme_commands(command: str) -> list[str]:
+    """The README's shell lines that run ``command`` (comments dropped)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    lines = []
+    for block in text.split("```bash\n")[1:]:
+        for line in block.split("```", 1)[0].splitlines():
+            line = line.split("  #", 1)[0].strip()
+            if command in line:
+                lines.append(line)
+    return lines
+
+
+def test_readme_prediction_commands_run_as_written(song_dir):
+    """Each ``lyricseg-predict`` line of the README (placeholders apart) runs as written."""
+    shutil.copy2(RESOURCES / "tiny" / "val.jsonl", song_dir / "songs.jsonl")
+    commands = [c for c in readme_commands("lyricseg-predict") if "<" not in c and "run1" not in c]
+    assert "lyricseg-predict song.txt" in commands and len(commands) >= 4
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    script = f"{shlex.quote(sys.executable)} {shlex.quote(str(REPO / 'predict.py'))}"
+    for command in commands:
+        shell = command.replace("lyricseg-predict", script)
+        done = subprocess.run(
+            shell, shell=True, cwd=song_dir, env=env, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
+        assert done.stdout.strip() or "output=" in command, command
+    assert not (song_dir / "logs").exists()
