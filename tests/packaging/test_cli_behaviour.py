@@ -88,6 +88,24 @@ def test_log_dir_asks_for_a_log_file(song_dir):
     assert f"Wrote 1 songs to {out}" in (song_dir / "logs" / "predict.log").read_text()
 
 
+@pytest.mark.parametrize("output_format", ["tagged", "table"])
+def test_several_songs_are_separated_by_their_ids(song_dir, output_format):
+    """Tagged text (or tables) of a JSONL file: each song under a line with its id."""
+    shutil.copy2(RESOURCES / "tiny" / "val.jsonl", song_dir / "songs.jsonl")
+    result = run_script(
+        "predict.py", "songs.jsonl", f"format={output_format}", cwd=song_dir, timeout=180
+    )
+    assert result.returncode == 0, result.stderr
+    ids = ["tiny-v1", "tiny-v2", "tiny-v3", "tiny-v4"]
+    marks = [line for line in result.stdout.splitlines() if line.startswith("==> ")]
+    assert marks == [f"==> {i} <==" for i in ids]
+    songs = result.stdout.split("\n\n==> ")
+    assert len(songs) == len(ids) and songs[0].startswith("==> tiny-v1 <==\n")
+    # One song alone is its text alone.
+    one = run_script("predict.py", "song.txt", f"format={output_format}", cwd=song_dir)
+    assert one.returncode == 0 and "==>" not in one.stdout, one.stderr
+
+
 @pytest.mark.parametrize(
     ("script", "typo", "named"),
     [
