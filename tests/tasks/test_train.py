@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -207,6 +208,9 @@ def test_console_says_each_thing_once_without_warnings_or_tips(tmp_path):
     assert result.returncode == 0, result.stderr
     console = result.stdout + result.stderr
     assert console.count("Seed set to 42") == 1, console
+    # Every INFO message once, in whichever format a second handler would print it.
+    messages = re.findall(r"(?:\]\[INFO\] - |^INFO: )(.*)$", console, flags=re.M)
+    assert len(messages) >= 5 and len(messages) == len(set(messages)), messages
     assert result.stderr.strip() == "", result.stderr
     assert "Tip" not in console and "deprecated" not in console
     # The run's log file gets Lightning's lines too.
