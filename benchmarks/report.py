@@ -364,6 +364,32 @@ def render_speed(part: dict[str, Any], full: bool) -> list[str]:
     return out + _table(["what", "median", "runs"], rows)
 
 
+def render_first_run(part: dict[str, Any], full: bool) -> list[str]:
+    """``make train`` on a fresh clone, quiet and beside busy processes."""
+    rows = []
+    for r in part["rows"]:
+        runs = r.get("runs", [])
+        rows.append(
+            [
+                r["what"],
+                _secs(r["median_s"]),
+                ", ".join(_secs(x) for x in r["runs_s"]),
+                ", ".join(str(x["epochs"]) for x in runs),
+                ", ".join(_num(x["best_score"]) for x in runs),
+                ", ".join(f"{x['load_avg']:.1f}" for x in runs),
+            ]
+        )
+    return [
+        f"### First run: `make train` (`{part['command']}`, whole process, fresh folder; "
+        f"median of {_runs(part['repeats'])})",
+        "",
+        *_table(["machine", "median", "runs", "epochs", "best val boundary F1", "load avg"], rows),
+        "",
+        f"Beside {part['busy']} busy-loop process(es) on {part['cores']} cores the run took "
+        f"{part['slowdown']:.1f}× its quiet time.",
+    ]
+
+
 def render_long(part: dict[str, Any], full: bool) -> list[str]:
     """One very long song per length."""
     rows = [
@@ -495,6 +521,7 @@ RENDERERS = {
     "cv": render_cv,
     "ablation": render_ablation,
     "speed": render_speed,
+    "first_run": render_first_run,
     "sections": render_sections,
     "stanzas": render_stanzas,
     "errors": render_errors,
@@ -505,7 +532,7 @@ RENDERERS = {
     "features": render_features,
 }
 #: Parts the README block shows (docs/results.md shows all).
-README_PARTS = ("cv", "ablation", "sections", "stanzas", "speed", "gpu")
+README_PARTS = ("cv", "ablation", "sections", "stanzas", "speed", "first_run", "gpu")
 #: Parts the model card's block shows.
 MODEL_CARD_PARTS = ("cv", "sections")
 

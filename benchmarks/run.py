@@ -23,6 +23,11 @@ with its error and the others still run):
 - ``errors``: error types of verse/chorus predictions (:mod:`benchmarks.errors`): of the
   out-of-fold predictions in ``--errors-from`` or this bench's ``<out>/cv`` (the cv part
   keeps them there), else of ``--ckpt`` or the shipped model on ``--errors-songs``.
+- ``first_run``: ``make train`` as a newcomer runs it: ``python train.py`` in a fresh folder
+  (corpus generated, features computed), the user's thread settings (no
+  ``OMP_NUM_THREADS``), whole process; medians of ``--repeats``, on a quiet machine and
+  beside ``--busy`` busy-loop processes this part starts itself, with the load average of
+  each run.
 - ``gpu`` (not in the default set): ``lyrics_best``'s training time per epoch on the CPU and,
   where CUDA is present, on the GPU in 32-bit and bf16-mixed precision.
 
@@ -72,8 +77,9 @@ PARTS = (
     "features",
     "stanzas",
     "errors",
+    "first_run",
 )
-DEFAULT_PARTS = "cv,sections,speed,long,load,features,stanzas,errors"
+DEFAULT_PARTS = "cv,sections,speed,long,load,features,stanzas,errors,first_run"
 LOSSES = ("cross_entropy", "boundary_aware", "focal", "tversky", "boundary", "compound")
 log = logging.getLogger("benchmarks")
 
@@ -284,6 +290,67 @@ class Bench:
                 }
             )
         return {"repeats": repeats, "whole_process": True, "rows": rows}
+
+    def part_first_run(self) -> dict[str, Any]:
+        """``make train`` on a fresh clone: whole process, quiet and beside busy processes.
+
+        Each run starts ``python train.py`` (plus ``--override``/``--epochs``, for tests) in
+        an empty folder, so the corpus is generated and featurized as on a fresh clone,
+        without ``OMP_NUM_THREADS`` or ``--threads``: the defaults a user gets. The busy runs
+        share the machine with ``--busy`` processes that spin on the CPU.
+        """
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+            and k != "LYRICSEG_ROOT"
+        }
+        cmd = [sys.executable, str(REPO / "train.py"), *self.base_overrides]
+        runs: dict[str, list[dict[str, Any]]] = {"quiet": [], "busy": []}
+
+        def once(kind: str) -> float:
+            folder = self.work / "first_run" / f"{kind}-{len(runs[kind])}"
+            folder.mkdir(parents=True)
+            load = os.getloadavg()[0]
+            start = time.perf_counter()
+            done = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - start
+            if done.returncode != 0:
+                raise RuntimeError(f"python train.py failed: {done.stderr[-3000:]}")
+            (summary,) = (folder / "logs" / "train" / "runs").glob("*/summary.json")
+            summary = json.loads(summary.read_text())
+            runs[kind].append(
+                {
+                    "wall_s": wall,
+                    "load_avg": load,
+                    "epochs": summary["epochs"],
+                    "best_score": summary["best_score"],
+                }  # fmt: skip
+            )
+            return wall
+
+        quiet = _median_runs(lambda: once("quiet"), self.args.repeats)
+        spin = [sys.executable, "-c", "while True: pass"]
+        busy_procs = [subprocess.Popen(spin) for _ in range(self.args.busy)]
+        try:
+            busy = _median_runs(lambda: once("busy"), self.args.repeats)
+        finally:
+            for proc in busy_procs:
+                proc.kill()
+                proc.wait()
+        where = f"beside {self.args.busy} busy-loop process{'es' if self.args.busy > 1 else ''}"
+        rows = [
+            {"key": "first_run_quiet", "what": "quiet machine", **quiet, "runs": runs["quiet"]},
+            {"key": "first_run_busy", "what": where, **busy, "runs": runs["busy"]},
+        ]
+        return {
+            "command": " ".join(["python train.py", *self.base_overrides]),
+            "repeats": self.args.repeats,
+            "busy": self.args.busy,
+            "cores": os.cpu_count(),
+            "slowdown": busy["median_s"] / quiet["median_s"],
+            "rows": rows,
+        }
 
     def part_features(self) -> dict[str, Any]:
         """Featurization cost of each ``--feature-sets`` config, on ``--feature-songs`` songs.
@@ -582,6 +649,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--feature-sets", default="default,semantic", help="features= configs of the features part")
     add("--feature-songs", type=int, default=100, help="songs featurized by the features part")
     add("--gpu-epochs", type=int, default=3, help="epochs per device in the gpu part")
+    add("--busy", type=int, default=1, help="busy-loop processes beside the first_run part")
     add("--out", type=Path, default=None, help="bench-results (--quick: bench-results/quick)")
     add("--no-publish", action="store_true", help="do not write docs/results.md and README")
     args = parser.parse_args(argv)

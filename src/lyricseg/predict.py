@@ -249,6 +249,18 @@ def format_tagged(record: dict[str, Any]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def format_songs(records: Sequence[dict[str, Any]], render: Callable[[dict[str, Any]], str]) -> str:
+    """Songs as one text, each rendered by ``render`` (:func:`format_table`, :func:`format_tagged`).
+
+    One song is its rendering alone. Several are separated by a blank line, each under a
+    ``==> <id> <==`` line (as ``head`` separates files), so that they can be told apart.
+    """
+    texts = [render(r).rstrip("\n") for r in records]
+    if len(records) > 1:
+        texts = [f"==> {r['id']} <==\n{text}" for r, text in zip(records, texts, strict=True)]
+    return "\n\n".join(texts) + "\n"
+
+
 def _check_finite(value: Any, where: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise PredictionError(f"{where} is not a finite number; nothing was written")
@@ -334,7 +346,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         text = format_jsonl(records)
     else:
         render = format_table if output_format == "table" else format_tagged
-        text = "\n\n".join(render(r).rstrip("\n") for r in records) + "\n"
+        text = format_songs(records, render)
     if output is None:
         sys.stdout.write(text)
     else:

@@ -23,7 +23,7 @@ from lyricseg.data import LyricsDataModule
 from lyricseg.models.tagger import LyricsTagger
 from lyricseg.utils.errors import exit_on_user_error
 from lyricseg.utils.io import atomic_write_json
-from lyricseg.utils.logging import get_logger
+from lyricseg.utils.logging import get_logger, setup_run_logging
 from lyricseg.utils.resolvers import register_resolvers
 
 log = get_logger(__name__)
@@ -108,6 +108,48 @@ def export_model(
     return {"val": val, "calibration": report, "path": path}
 
 
+def hparams_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The run's key settings for TensorBoard's HParams view.
+
+    The chosen config groups (``data``, ``model``, ``loss``, ..., when run by Hydra) and the
+    values of the dotted keys listed in ``cfg.hparams_view``; values that are not numbers,
+    strings or booleans are shown as text.
+    """
+    settings: dict[str, Any] = {}
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+        settings.update(
+            {k: v for k, v in choices.items() if v is not None and not k.startswith("hydra")}
+        )
+    for key in cfg.get("hparams_view") or []:
+        value = OmegaConf.select(cfg, key, default=None)
+        value = _container(value)
+        settings[key] = value if isinstance(value, bool | int | float | str) else str(value)
+    return settings
+
+
+def log_hparams_view(cfg: DictConfig, trainer: L.Trainer) -> None:
+    """Fill TensorBoard's HParams view: the key settings against the best monitored value.
+
+    The view's metric is ``<monitor>_best``, the best-so-far scalar the module logs after each
+    validation, so TensorBoard shows the run's best value (the last point of that scalar).
+    """
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from torch.utils.tensorboard.summary import hparams
+
+    loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+    if not loggers or not trainer.is_global_zero:
+        return
+    summaries = hparams(hparams_settings(cfg), {f"{cfg.monitor}_best": 0.0})
+    for logger in loggers:
+        writer = logger.experiment._get_file_writer()  # as TensorBoardLogger.log_hyperparams
+        for summary in summaries:
+            writer.add_summary(summary)
+        writer.flush()
+
+
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Train, calibrate and (optionally) test a tagger.
 
@@ -119,6 +161,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         (``cfg``, ``datamodule``, ``model``, ``trainer``, ``best_path`` — the model file —,
         ``best_val`` — val metrics of the best epoch — and ``calibration``).
     """
+    setup_run_logging()
     if cfg.get("ckpt_path"):  # the command checks it before Hydra takes over a run folder
         checkpoint.check_resume(cfg.ckpt_path, _container(cfg.model.net), _container(cfg.features))
     if cfg.get("seed") is not None:
@@ -140,6 +183,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log_hparams_view(cfg, trainer)
 
     start = time.perf_counter()
     fit_started = time.time()

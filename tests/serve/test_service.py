@@ -14,7 +14,7 @@ from support import RESOURCES
 
 from lyricseg.checkpoint import lyricseg_version
 from lyricseg.data.songs import Song, read_songs
-from lyricseg.predict import Predictor, format_table, format_tagged
+from lyricseg.predict import Predictor, format_songs, format_table, format_tagged
 from lyricseg.serve import create_app
 from lyricseg.utils.errors import LyricsegError
 
@@ -94,7 +94,8 @@ def test_text_formats_are_predicts(client, name, writer):
     assert one.headers["content-type"].startswith("text/plain")
     assert one.text == writer(records[0]).rstrip("\n") + "\n"
     both = client.post("/v1/segment", params={"format": name}, json=songs)
-    assert both.text == "\n\n".join(writer(r).rstrip("\n") for r in records) + "\n"
+    assert both.text == format_songs(records, writer)
+    assert both.text.startswith("==> t <==\n") and "\n\n==> song-2 <==\n" in both.text
 
 
 def test_concurrent_requests_get_their_own_answers(client, reference, tmp_path):

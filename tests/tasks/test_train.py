@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,72 @@ def test_ssm_encoder_model_trains_and_predicts(make_cfg, tmp_path):
     predictor = Predictor.from_checkpoint(objects["best_path"])
     records = predictor.predict(read_jsonl(TINY / "val.jsonl"))
     assert [len(r["labels"]) for r in records] == [12, 6, 7, 1]
+
+
+def hparams_plugin_data(run_dir: Path) -> dict:
+    """The HParams plugin's summaries in a run's TensorBoard files, by kind."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    found: dict = {}
+    for path in (run_dir / "tensorboard").glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name != "hparams":
+                    continue
+                data = plugin_data_pb2.HParamsPluginData.FromString(
+                    value.metadata.plugin_data.content
+                )
+                found[data.WhichOneof("data")] = getattr(data, data.WhichOneof("data"))
+    return found
+
+
+def test_tensorboard_hparams_view_has_the_key_settings_and_the_best_value(make_cfg, tmp_path):
+    cfg = make_cfg("trainer.max_epochs=2", "test=false", "optimizer.lr=0.003")
+    train(cfg)
+    run = tmp_path / "run"
+    data = hparams_plugin_data(run)
+    assert {"experiment", "session_start_info"} <= set(data)
+    settings = data["session_start_info"].hparams
+    assert settings["optimizer.lr"].number_value == pytest.approx(0.003)
+    assert settings["model.net.hidden_size"].number_value == 16
+    assert settings["seed"].number_value == 42
+    assert settings["trainer.precision"].string_value == "32-true"
+    (metric,) = [m.name.tag for m in data["experiment"].metric_infos]
+    # The metric is the best-so-far scalar the module logs: its last point is the best value.
+    assert metric == "val/boundary_f1_best" and metric in scalars(run)
+
+
+def test_defaults_hold_up_on_a_shared_machine(make_cfg):
+    """One torch thread by default; the embedded corpus stops training once it is learned."""
+    cfg = make_cfg("data=synthetic")
+    assert cfg.torch_threads == 1
+    learned = cfg.callbacks.corpus_learned
+    assert learned.monitor == f"{cfg.monitor}_best" and learned.stopping_threshold == 0.95
+    assert "corpus_learned" not in make_cfg().callbacks  # another corpus: no such stop
+
+
+def test_console_says_each_thing_once_without_warnings_or_tips(tmp_path):
+    """Every INFO line once (Hydra's handlers only), no torch deprecation, no vendor tip."""
+    import os
+    import subprocess
+    import sys
+
+    from support import REPO
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, str(REPO / "train.py"), *tmp_paths(tmp_path), *FAST]
+    cmd += ["trainer.max_epochs=1", "trainer.log_every_n_steps=1", "test=false"]
+    cmd += [f"hydra.run.dir={tmp_path}/run"]
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    console = result.stdout + result.stderr
+    assert console.count("Seed set to 42") == 1, console
+    # Every INFO message once, in whichever format a second handler would print it.
+    messages = re.findall(r"(?:\]\[INFO\] - |^INFO: )(.*)$", console, flags=re.M)
+    assert len(messages) >= 5 and len(messages) == len(set(messages)), messages
+    assert result.stderr.strip() == "", result.stderr
+    assert "Tip" not in console and "deprecated" not in console
+    # The run's log file gets Lightning's lines too.
+    assert "Seed set to 42" in (tmp_path / "run" / "train.log").read_text()

@@ -29,7 +29,10 @@ class AntiCollapseMonitor(Callback):
     chorus) and ``overconfident_key`` (share of lines with max probability above 0.95) from
     ``trainer.callback_metrics``; missing metrics are skipped silently. An epoch is out of
     bounds when the chorus rate leaves ``[min_chorus_rate, max_chorus_rate]`` or the
-    over-confident share exceeds ``max_overconfident``; such an epoch logs one warning naming
+    over-confident share exceeds ``max_overconfident`` and also the accuracy
+    (``accuracy_key``, when logged): confidence is only suspect when more lines are
+    predicted confidently than correctly, so a model that has learned an easy corpus (99%
+    right, 98% confident) raises no alarm. Such an epoch logs one warning naming
     every violation. With ``stop``, ``patience`` consecutive out-of-bounds validations set
     ``trainer.should_stop``. The first ``warmup_epochs`` epochs and the sanity check are
     ignored.
@@ -43,6 +46,7 @@ class AntiCollapseMonitor(Callback):
         warmup_epochs: Epochs at the start that are not checked.
         chorus_rate_key: Metric with the predicted chorus rate.
         overconfident_key: Metric with the over-confident share.
+        accuracy_key: Metric with the share of lines predicted correctly (null: not used).
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class AntiCollapseMonitor(Callback):
         warmup_epochs: int = 0,
         chorus_rate_key: str = "val/pred_chorus_rate",
         overconfident_key: str = "val/conf_over_95",
+        accuracy_key: str | None = "val/accuracy",
     ) -> None:
         super().__init__()
         if not 0.0 <= min_chorus_rate <= max_chorus_rate <= 1.0:
@@ -72,6 +77,7 @@ class AntiCollapseMonitor(Callback):
         self.warmup_epochs = int(warmup_epochs)
         self.chorus_rate_key = chorus_rate_key
         self.overconfident_key = overconfident_key
+        self.accuracy_key = accuracy_key
         self.violations = 0
 
     def problems(self, metrics: Any) -> list[str] | None:
@@ -85,8 +91,16 @@ class AntiCollapseMonitor(Callback):
             found.append(f"chorus rate {rate:.3f} < {self.min_chorus_rate}")
         if rate is not None and rate > self.max_chorus_rate:
             found.append(f"chorus rate {rate:.3f} > {self.max_chorus_rate}")
-        if overconfident is not None and overconfident > self.max_overconfident:
-            found.append(f"over-confident share {overconfident:.3f} > {self.max_overconfident}")
+        accuracy = _scalar(metrics.get(self.accuracy_key)) if self.accuracy_key else None
+        if (
+            overconfident is not None
+            and overconfident > self.max_overconfident
+            and (accuracy is None or overconfident > accuracy)
+        ):
+            found.append(
+                f"over-confident share {overconfident:.3f} > {self.max_overconfident}"
+                + ("" if accuracy is None else f" and > accuracy {accuracy:.3f}")
+            )
         return found
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:

@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from lyricseg.api import song_from_input
 from lyricseg.checkpoint import lyricseg_version
 from lyricseg.data.songs import Song
-from lyricseg.predict import Predictor, format_table, format_tagged
+from lyricseg.predict import Predictor, format_songs, format_table, format_tagged
 from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.logging import get_logger
 
@@ -49,7 +49,7 @@ PAGE_POLICY = (
     "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
-#: Answer formats of ``POST /v1/segment`` besides JSON (songs are separated by a blank line).
+#: Answer formats of ``POST /v1/segment`` besides JSON (several songs: see format_songs).
 TEXT_FORMATS = {"tagged": format_tagged, "table": format_table}
 
 
@@ -217,8 +217,7 @@ def create_app(
         except LyricsegError as err:
             raise RequestError(422, str(err)) from None
         if format in TEXT_FORMATS:
-            texts = [TEXT_FORMATS[format](record).rstrip("\n") for record in records]
-            return PlainTextResponse("\n\n".join(texts) + "\n")
+            return PlainTextResponse(format_songs(records, TEXT_FORMATS[format]))
         return JSONResponse(records if many else records[0])
 
     return app
