@@ -98,3 +98,17 @@ def test_lyrics_in_parentheses_or_with_a_colon_stay_lyrics():
         "Chorus",
     )
     assert song.sections is None and song.breaks is None
+
+
+def test_bracketed_backing_vocals_stay_lyrics_in_prediction_input(tmp_path):
+    from lyricseg.data.convert import convert_paths
+
+    path = tmp_path / "s.txt"
+    path.write_text("[Verse 1: Someone]\nwe were young\n[we were young]\n[Hook]\nla la\n")
+    (song,) = read_songs(path)
+    assert song.lines == ("we were young", "[we were young]", "la la")
+    assert song.sections == ("Verse 1", "Verse 1", "Hook")
+    # the converter follows Genius: every bracketed line is a header (here an unmapped one)
+    (record,), report = convert_paths([path], default_section_map())
+    assert record["lines"] == ["we were young", "la la"]
+    assert "we were young" in report.unmapped_headers

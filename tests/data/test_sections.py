@@ -322,3 +322,11 @@ def test_user_map_qualifiers(tmp_path):
     assert smap.read_header("(Final Chorus)") is None
     with pytest.raises(LyricsegError, match="'qualifiers' must be a list of single lower-case"):
         SectionMap.load(write_map(tmp_path, "qualifiers: [Two Words]\n" + rules))
+
+
+def test_unknown_bracketed_lines_are_headers_only_for_the_converter():
+    smap = default_section_map()
+    for line in ("[I want you]", "[...]", "[Produced by Somebody]"):
+        assert smap.read_header(line) == line[1:-1]  # Genius: every bracketed line
+        assert smap.read_header(line, any_bracketed=False) is None  # backing vocals
+    assert smap.read_header("[Verse 1: Singer] x2", any_bracketed=False) == "Verse 1 x2"

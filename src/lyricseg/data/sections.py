@@ -353,19 +353,23 @@ class SectionMap:
                 return False
         return True
 
-    def read_header(self, line: str) -> str | None:
+    def read_header(self, line: str, any_bracketed: bool = True) -> str | None:
         """The header a line of lyrics text stands for, as written, or None for a lyric line.
 
-        A line that is one bracketed group is always a header (``[Chorus x2: Singer]``,
-        ``[Produced by X]``; also with a multiplier after it, ``[Chorus] (x2)``). Any other
-        line is a header only when it is marked as one -- parentheses around it, a trailing
-        colon, leading ``#``, a trailing multiplier -- and its content names sections
-        (:meth:`names_section`): ``(Chorus)``, ``(Hook: Singer)``, ``Verse 1:``,
-        ``#CHORUS``, ``Chorus x2``, ``Repeat Chorus (x2):``. ``(oh oh oh)``, ``(yeah)`` and
-        ``Listen:`` are lyrics, and so is an unmarked ``Chorus``.
+        A line that is one bracketed group (``[Chorus x2: Singer]``; also with a multiplier
+        after it, ``[Chorus] (x2)``) is a header: any such line with ``any_bracketed`` (the
+        Genius convention: ``[Produced by X]`` is an unmapped header), else only when a rule
+        matches it (:meth:`classify`), so that bracketed backing vocals (``[I want you]``)
+        stay lyrics. Any other line is a header only when it is marked as one --
+        parentheses around it, a trailing colon, leading ``#``, a trailing multiplier -- and
+        its content names sections (:meth:`names_section`): ``(Chorus)``, ``(Hook: Singer)``,
+        ``Verse 1:``, ``#CHORUS``, ``Chorus x2``, ``Repeat Chorus (x2):``. ``(oh oh oh)``,
+        ``(yeah)`` and ``Listen:`` are lyrics, and so is an unmarked ``Chorus``.
 
         Args:
             line: One line of lyrics text.
+            any_bracketed: Take every bracketed line as a header (the converter), not only
+                those the rules know (lyrics given for prediction).
 
         Returns:
             The header without its markup and singer credits (``"Chorus x2"``, ``"Verse 1"``,
@@ -380,6 +384,8 @@ class SectionMap:
             if close < 0 or (rest and strip_multipliers(rest)):
                 return None
             header = cut_credits(text[: close + 1])
+            if not any_bracketed and self.classify(header) is None:
+                return None
             return f"{header} {rest}".strip() if rest else header
         marked = False
         if text.startswith("#"):
@@ -391,8 +397,10 @@ class SectionMap:
             text, marked = text[: multiplier.start()].strip(), True
         if _wrapped(text):
             text, marked = text[1:-1].strip(), True
+        if not marked:
+            return None
         name = cut_credits(text)
-        if not marked or not self.names_section(name):
+        if not self.names_section(name):
             return None
         return f"{name} {multiplier.group().strip()}" if multiplier is not None else name
 

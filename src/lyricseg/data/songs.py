@@ -30,7 +30,10 @@ NEL inside a line does not start a new one). Its header lines (``[Chorus]``, ``(
 ``Verse 1:``, ``#CHORUS``; :meth:`~lyricseg.data.sections.SectionMap.read_header` decides)
 are taken out of the lyrics with ``headers="strip"`` (the default): each is a stanza break
 and names the lines below it in :attr:`Song.sections` (``""`` above the first header; None
-when the text has no header). ``headers="keep"`` reads every line as a lyric line.
+when the text has no header). A bracketed line counts only when the section map knows it
+(``[Verse 1: Singer]``), so bracketed backing vocals stay lyrics; the converter, whose
+Genius-style input brackets nothing else, takes every bracketed line. ``headers="keep"``
+reads every line as a lyric line.
 :func:`parse_blocks` is the one parser of headed text, shared with the converter.
 
 Text must be valid Unicode: a lone surrogate (possible in decoded JSON, ``"\ud800"``) in an
@@ -152,7 +155,9 @@ class Block:
     blank_before: list[bool] = field(default_factory=list)
 
 
-def parse_blocks(lines: Iterable[str | None], section_map: SectionMap | None) -> list[Block]:
+def parse_blocks(
+    lines: Iterable[str | None], section_map: SectionMap | None, any_bracketed: bool = True
+) -> list[Block]:
     """Split the lines of a text into blocks at its header lines.
 
     Args:
@@ -160,6 +165,8 @@ def parse_blocks(lines: Iterable[str | None], section_map: SectionMap | None) ->
             which is skipped without marking a break.
         section_map: Recognises header lines (:meth:`SectionMap.read_header`); None reads
             every line as a lyric line.
+        any_bracketed: Take every bracketed line as a header, also one no rule knows (the
+            converter's convention); False for lyrics given for prediction.
 
     Returns:
         The blocks in order; the first (``header_line`` False) may be empty.
@@ -173,7 +180,7 @@ def parse_blocks(lines: Iterable[str | None], section_map: SectionMap | None) ->
         if not line:
             blank = True
             continue
-        header = None if section_map is None else section_map.read_header(line)
+        header = None if section_map is None else section_map.read_header(line, any_bracketed)
         if header is not None:
             blocks.append(Block(header, lineno, header_line=True))
         else:
@@ -424,7 +431,7 @@ def parse_text_bytes(data: bytes, name: str, song_id: str, headers: str = "strip
     if headers == "strip":
         from lyricseg.data.sections import default_section_map
 
-        blocks = parse_blocks(split_lines(text), default_section_map())
+        blocks = parse_blocks(split_lines(text), default_section_map(), any_bracketed=False)
     else:
         blocks = parse_blocks(split_lines(text), None)
     flat = flatten_blocks(blocks)
