@@ -121,8 +121,11 @@ def test_headed_text_is_read_alike_on_every_text_path(make_cfg, tmp_path, monkey
             assert record.get("breaks") == first.get("breaks")
         # no header is left among the lyrics, so tagged output shows each header once
         assert all(smap.read_header(line) is None for line in first["lines"])
+        tagged_file = tmp_path / f"{path.stem}.tagged.txt"
+        run_predict(make_cfg, tmp_path, str(path), "format=tagged", f"output={tagged_file}")
         for tagged in (seg(text).to_tagged(), http.post("/v1/segment?format=tagged",
-                                                         json={"lyrics": text}).text):  # fmt: skip
+                                                         json={"lyrics": text}).text,
+                       tagged_file.read_text(encoding="utf-8")):  # fmt: skip
             body = [line for line in tagged.splitlines() if line and not line.startswith("[")]
             assert body == first["lines"]
         if path.name != "no_headers.txt":
@@ -161,9 +164,14 @@ def test_the_table_shows_the_given_headers(make_cfg, tmp_path, capsys):
         (b'{"id": "x\\udc80", "lines": ["a"]}', "song 1: 'id' holds a lone surrogate"),
         (b'{"id": "x\\udc80", "lyrics": "a"}', "song 1: 'id' holds a lone surrogate"),
         (b'{"lyrics": "a\\nb\\ud800"}', "song 1:2: invalid UTF-8"),
+        (b'{"lines": ' + b"[" * 50_000, "the body is not valid JSON (RecursionError)"),
     ],
 )
-def test_lone_surrogates_are_refused_before_inference(http, body, message):
+def test_lone_surrogates_are_refused_before_inference(http, predictor, monkeypatch, body, message):
+    def no_inference(*args, **kwargs):
+        raise AssertionError("the model ran on a request that should have been refused")
+
+    monkeypatch.setattr(predictor, "predict", no_inference)
     response = http.post("/v1/segment", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json()["detail"].startswith(message)
