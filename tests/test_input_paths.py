@@ -132,6 +132,29 @@ def test_headed_text_is_read_alike_on_every_text_path(make_cfg, tmp_path, monkey
             assert first["given_sections"] and all(first["given_sections"])
 
 
+def test_header_lines_are_used_as_stanza_breaks(make_cfg, tmp_path):
+    # A headed text answers as the JSONL record of its lyric lines with the header positions
+    # as breaks, and not as the same lines with unknown breaks.
+    from lyricseg.data.songs import read_txt
+
+    headed = sorted(p for p in HEADED.glob("*.txt") if p.name != "no_headers.txt")
+    assert len(headed) == 3
+    for path in headed:
+        song = read_txt(path)
+        assert song.sections is not None and song.breaks is not None
+        records = {}
+        given = {"breaks": list(song.breaks), "sections": list(song.sections)}
+        for name, extra in (("given", given), ("bare", {})):
+            corpus = tmp_path / f"{path.stem}-{name}.jsonl"
+            corpus.write_text(json.dumps({"id": song.id, "lines": list(song.lines), **extra}))
+            records[name] = run_predict(make_cfg, tmp_path, str(corpus))[0]
+        from_text = run_predict(make_cfg, tmp_path, str(path))[0]
+        assert answer(from_text) == answer(records["given"]) != answer(records["bare"])
+        assert from_text["breaks"] == records["given"]["breaks"] == list(song.breaks)
+        assert from_text["given_sections"] == records["given"]["given_sections"]
+        assert from_text["given_sections"] == list(song.sections)
+
+
 def test_headers_keep_on_every_path(make_cfg, tmp_path, predictor, http):
     path = HEADED / "marked.txt"
     text = path.read_text(encoding="utf-8")
