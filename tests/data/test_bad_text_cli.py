@@ -101,3 +101,15 @@ def test_converter_reads_newlines_only_and_skips_symlinks(tmp_path: Path):
     (record,) = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n")[:-1]]
     assert record["lines"] == ["one\u2028two\x0cthree"]
     assert json.loads(report.read_text())["symlinks_skipped"] == 1
+
+
+def test_converter_refuses_a_map_with_a_key_given_twice(tmp_path):
+    section_map = tmp_path / "map.yaml"
+    section_map.write_text(
+        "rules:\n  - {class: verse, patterns: [v]}\nrules:\n  - {class: chorus, patterns: [c]}\n"
+    )
+    (tmp_path / "song.txt").write_text("[Verse]\nla la\n")
+    out = tmp_path / "corpus.jsonl"
+    result = run_converter(str(tmp_path / "song.txt"), "--out", str(out), "--map", str(section_map))
+    one_error_line(result, "map.yaml:3: invalid YAML in section map (key 'rules' given twice")
+    assert not out.exists()
