@@ -405,7 +405,11 @@ def test_deeply_nested_json_is_a_data_error_naming_the_line(tmp_path, monkeypatc
     text.write_text(f"{deep}\n")
     assert read_songs(text)[0].lines == (deep,)
     set_stdin(monkeypatch, f"{deep}\n".encode())
-    assert read_songs("-")[0].lines == (deep,)
+    if opening == "[":  # not an object: a (strange) lyric line
+        assert read_songs("-")[0].lines == (deep,)
+    else:  # the start of a JSON record on standard input
+        with pytest.raises(DataError, match=r"<stdin>:1: malformed JSON \(nested too deeply\)"):
+            read_songs("-")
 
 
 def test_an_integer_too_long_to_convert_is_a_data_error(tmp_path):

@@ -41,9 +41,10 @@ id, a line or a section is an error naming the record.
 
 :func:`read_songs` picks the format by suffix: ``.jsonl``, ``.ndjson`` and ``.json`` (any
 case) are JSON lines, anything else is one plain-text song (one lyric line per line), and
-``-`` (standard input) is JSON lines when its first non-blank line is a JSON object. A UTF-8
-byte-order mark is accepted in both formats. A file whose content contradicts its suffix is
-one error that says how to fix it.
+``-`` (standard input) is JSON lines when its first non-blank line is a JSON object (or
+starts one nested too deeply to read, which is then an error). A UTF-8 byte-order mark is
+accepted in both formats. A file whose content contradicts its suffix is one error that says
+how to fix it.
 """
 
 from __future__ import annotations
@@ -343,6 +344,16 @@ def _json_object(raw: bytes) -> dict | None:
     return obj if isinstance(obj, dict) else None
 
 
+def _opens_json_object(raw: bytes) -> bool:
+    """Whether a line is a JSON object, or starts one nested too deeply to decode."""
+    try:
+        return isinstance(json.loads(raw), dict)
+    except RecursionError:
+        return raw.lstrip().startswith(b"{")
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
 def _first_non_blank(data: bytes) -> tuple[int, bytes] | None:
     for lineno, raw in enumerate(data.split(b"\n"), start=1):
         if raw.strip():
@@ -494,7 +505,7 @@ def read_songs(
     data, name = _read_bytes(path)
     if name == _STDIN:
         first = _first_non_blank(data.removeprefix(_BOM))
-        if first is not None and _json_object(first[1]) is not None:
+        if first is not None and _opens_json_object(first[1]):
             return parse_jsonl_bytes(data, name, require_labels)
         return [parse_text_bytes(data, name, "stdin", headers)]
     if is_jsonl_path(path):
