@@ -165,21 +165,25 @@ def test_segmentation_round_trips_a_record():
         "sections": ["verse", "chorus"],
         "section_starts": [0, 1],
         "breaks": [1],
+        "given_sections": ["Verse 1", "Hook"],
         "boundary_probs": [0.9, 0.8],
     }
     result = api.Segmentation.from_record(record)
     assert result.sections == ("verse", "chorus") and result.section_starts == (0, 1)
-    assert result.breaks == (1,)
+    assert result.breaks == (1,) and result.given_sections == ("Verse 1", "Hook")
     assert result.extra == {"boundary_probs": [0.9, 0.8]}
     assert result.to_dict() == record
     assert result.to_table() == format_table(record)
     assert result.to_tagged() == format_tagged(record)
     plain = {k: record[k] for k in ("id", "lines", "labels", "probs")}
-    assert api.Segmentation.from_record(plain).to_dict() == plain
+    # given_sections is always written, null when the input had no headers
+    assert api.Segmentation.from_record(plain).to_dict() == {**plain, "given_sections": None}
     with pytest.raises(AttributeError):
         result.labels = (1, 1)
 
 
 def test_the_same_song_gives_equal_results(seg):
     assert seg("la la\n\nla la") == seg(["la la", "", "la la"]) != seg("la la\noh")
-    assert seg(["la", "la"]).breaks is None and seg("la\nla").breaks == ()  # unknown vs none
+    # no blank line between lyric lines: breaks unknown, as for a list
+    assert seg(["la", "la"]).breaks is None and seg("la\nla").breaks is None
+    assert seg("la\n\nla").breaks == (1,) and seg(["la", "", "la"]).breaks == (1,)

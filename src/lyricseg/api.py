@@ -16,6 +16,14 @@ stanzas end, exactly as in a plain-text song file:
 >>> song.breaks  # the third line follows a blank line
 (2,)
 
+Header lines in the text (``[Chorus]``, ``(Chorus)``, ``Verse 1:``, ``#CHORUS``) are not
+lyrics: they are taken out, count as stanza breaks and come back as ``given_sections``
+beside the model's reading (``Segmenter.load(headers="keep")`` reads them as lyrics):
+
+>>> headed = seg("[Verse 1]\nWalking down the empty road\n(Chorus)\nHold on, hold on")
+>>> headed.lines, headed.given_sections, headed.breaks
+(('Walking down the empty road', 'Hold on, hold on'), ('Verse 1', 'Chorus'), (1,))
+
 Many songs at once, as text, lists of lines or mappings with an ``id``:
 
 >>> results = seg.predict_batch(
@@ -41,11 +49,20 @@ from pathlib import Path
 from typing import Any
 
 from lyricseg import checkpoint
-from lyricseg.data.songs import DataError, Song, parse_record, parse_text_bytes
+from lyricseg.data.songs import (
+    DataError,
+    Song,
+    check_header_mode,
+    check_unicode,
+    parse_record,
+    parse_text_bytes,
+)
 from lyricseg.predict import MAX_LINES, Predictor, format_table, format_tagged
 
 #: Keys of a prediction record that :class:`Segmentation` holds as fields.
-_FIELDS = ("id", "lines", "labels", "probs", "sections", "section_starts", "breaks")
+_FIELDS = (
+    "id", "lines", "labels", "probs", "sections", "section_starts", "breaks", "given_sections",
+)  # fmt: skip
 
 #: What one song may be given as.
 SongInput = str | Sequence[str] | Mapping[str, Any]
@@ -62,8 +79,11 @@ class Segmentation:
         probs: ``[T]`` P(chorus) per line, calibrated when the model carries a calibrator.
         sections: ``[T]`` section class per line, or None for a model without section heads.
         section_starts: Indices of the lines that start a section, or None (no section heads).
-        breaks: Indices of the lines a blank line stood before in the input (stanza breaks),
-            or None when the input did not say (a list of lines without blank ones).
+        breaks: Indices of the lines a blank line (or a header line) stood before in the
+            input (stanza breaks), or None when the input did not say (no blank line between
+            lyric lines).
+        given_sections: ``[T]`` the input's own header above each line as written (``""``
+            above the first one), or None when the input had no headers.
         extra: Any other field of the prediction record, kept for :meth:`to_dict`.
     """
 
@@ -74,6 +94,7 @@ class Segmentation:
     sections: tuple[str, ...] | None = None
     section_starts: tuple[int, ...] | None = None
     breaks: tuple[int, ...] | None = None
+    given_sections: tuple[str, ...] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -92,6 +113,7 @@ class Segmentation:
             sections=seq("sections"),
             section_starts=seq("section_starts"),
             breaks=seq("breaks"),
+            given_sections=seq("given_sections"),
             extra={k: v for k, v in record.items() if k not in _FIELDS},
         )
 
@@ -112,6 +134,8 @@ class Segmentation:
             record["section_starts"] = list(self.section_starts)
         if self.breaks is not None:
             record["breaks"] = list(self.breaks)
+        given = self.given_sections
+        record["given_sections"] = None if given is None else list(given)
         return {**record, **self.extra}
 
     def to_table(self) -> str:
@@ -123,29 +147,37 @@ class Segmentation:
         return format_tagged(self.to_dict())
 
 
-def song_from_input(item: SongInput, where: str, default_id: str) -> Song:
+def song_from_input(item: SongInput, where: str, default_id: str, headers: str = "strip") -> Song:
     """Read one song given as text, a list of lines or a mapping.
 
     Args:
-        item: Lyrics text (one line per line, blank lines are stanza breaks); a sequence of
-            lines (blank ones are stanza breaks); or a mapping with ``"lyrics"`` (text) or
-            ``"lines"`` (a list), and optionally ``"id"`` (other keys of a JSONL record, such
-            as ``labels``, are checked as in a corpus file).
+        item: Lyrics text, read as a plain-text song file is (one line per line, blank lines
+            are stanza breaks, header lines as ``headers`` says); a sequence of lines (blank
+            ones are stanza breaks; every other one is a lyric line); or a mapping with
+            ``"lyrics"`` (text) or ``"lines"`` (a list), and optionally ``"id"`` and
+            ``"headers"`` (overrides ``headers`` for this song; other keys of a JSONL
+            record, such as ``labels``, are checked as in a corpus file).
         where: Names the song in error messages (``"song 3"``, ``"request[2]"``).
         default_id: The id of a song given without one.
+        headers: ``strip`` takes a text's header lines out of its lyrics (they become stanza
+            breaks and :attr:`Song.sections`), ``keep`` reads them as lyric lines.
 
     Raises:
-        DataError: When the input is none of the above, or is a song without lines.
+        DataError: When the input is none of the above, holds text that is not valid
+            Unicode, or is a song without lines.
     """
+    check_header_mode(headers)
     if isinstance(item, str):
         # Lone surrogates (possible in decoded JSON) fail as invalid UTF-8, naming the line.
-        return parse_text_bytes(item.encode("utf-8", "surrogatepass"), where, default_id)
+        return parse_text_bytes(item.encode("utf-8", "surrogatepass"), where, default_id, headers)
     if isinstance(item, Mapping):
         if ("lyrics" in item) == ("lines" in item):
             raise DataError(f"{where}: give either 'lyrics' (text) or 'lines' (a list of strings)")
         song_id = item.get("id", default_id)
         if not isinstance(song_id, str | int) or isinstance(song_id, bool):
             raise DataError(f"{where}: 'id' must be a string")
+        check_unicode(str(song_id), "'id'", where)
+        mode = check_header_mode(item.get("headers", headers), f"{where}: 'headers'")
         if "lines" in item:
             lines = item["lines"]
             if isinstance(lines, Sequence) and not isinstance(lines, str | bytes | bytearray):
@@ -154,9 +186,9 @@ def song_from_input(item: SongInput, where: str, default_id: str) -> Song:
             return parse_record(record, where, require_labels=False)
         if not isinstance(item["lyrics"], str):
             raise DataError(f"{where}: 'lyrics' must be a string")
-        return song_from_input(item["lyrics"], where, str(song_id))
+        return song_from_input(item["lyrics"], where, str(song_id), mode)
     if isinstance(item, Sequence) and not isinstance(item, bytes | bytearray):
-        return song_from_input({"lines": item}, where, default_id)
+        return song_from_input({"lines": item}, where, default_id, headers)
     raise DataError(
         f"{where}: expected lyrics text, a list of lines, or a mapping with 'lyrics' or "
         f"'lines'; got {type(item).__name__}"
@@ -169,15 +201,25 @@ class Segmenter:
     Args:
         predictor: The restored model (see :meth:`load`).
         batch_size: Songs per forward pass in :meth:`predict_batch`.
+        headers: What header lines of lyrics text become: ``strip`` (taken out, reported as
+            ``given_sections``) or ``keep`` (read as lyric lines); see :func:`song_from_input`.
     """
 
-    def __init__(self, predictor: Predictor, *, batch_size: int = 16) -> None:
+    def __init__(
+        self, predictor: Predictor, *, batch_size: int = 16, headers: str = "strip"
+    ) -> None:
         self.predictor = predictor
         self.batch_size = batch_size
+        self.headers = check_header_mode(headers)
 
     @classmethod
     def load(
-        cls, path: str | Path | None = None, *, max_lines: int = MAX_LINES, batch_size: int = 16
+        cls,
+        path: str | Path | None = None,
+        *,
+        max_lines: int = MAX_LINES,
+        batch_size: int = 16,
+        headers: str = "strip",
     ) -> Segmenter:
         """Load a checkpoint: ``path``, or the model shipped with lyricseg when None.
 
@@ -185,13 +227,16 @@ class Segmenter:
             path: A checkpoint written by training (``best.ckpt``), or None.
             max_lines: Longest song accepted (time and memory grow with its square).
             batch_size: Songs per forward pass.
+            headers: ``strip`` or ``keep`` (see the class).
 
         Raises:
             LyricsegError: When the checkpoint is missing, unreadable, unsafe or incompatible,
                 or (``path`` None) when this installation ships no model.
         """
+        check_header_mode(headers)
         ckpt = checkpoint.pretrained_path() if path is None else path
-        return cls(Predictor.from_checkpoint(ckpt, max_lines=max_lines), batch_size=batch_size)
+        predictor = Predictor.from_checkpoint(ckpt, max_lines=max_lines)
+        return cls(predictor, batch_size=batch_size, headers=headers)
 
     def __call__(self, lyrics: SongInput, *, threshold: float | None = None) -> Segmentation:
         """Segment one song (text, a list of lines or a mapping; see :func:`song_from_input`).
@@ -220,6 +265,9 @@ class Segmenter:
         """
         if isinstance(items, str | Mapping):
             raise DataError("predict_batch takes a list of songs; call the Segmenter for one")
-        songs = [song_from_input(item, f"song {n}", f"song-{n}") for n, item in enumerate(items, 1)]
+        songs = [
+            song_from_input(item, f"song {n}", f"song-{n}", self.headers)
+            for n, item in enumerate(items, 1)
+        ]
         records = self.predictor.predict(songs, batch_size=self.batch_size, threshold=threshold)
         return [Segmentation.from_record(record) for record in records]

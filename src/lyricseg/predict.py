@@ -3,12 +3,15 @@
 Output records (JSONL, input order)::
 
     {"id": ..., "lines": [...], "labels": [0|1 per line], "probs": [P(chorus) per line],
-     "sections": [class name per line], "section_starts": [line indices], "breaks": [...]}
+     "sections": [class name per line], "section_starts": [line indices], "breaks": [...],
+     "given_sections": [header as written per line] | null}
 
 ``sections``/``section_starts`` come from a model with section heads; ``breaks`` repeat the
-input's stanza breaks when it had any. Labels are the model's own decisions (argmax or its
-configured decoder); ``probs`` are calibrated when the checkpoint carries a calibrator. A
-``threshold`` on the calibrated probability replaces the decisions only when explicitly set.
+input's stanza breaks when it had any; ``given_sections`` are the input's own headers (the
+header lines of a text, or a record's ``sections``), null when it had none. Labels are the
+model's own decisions (argmax or its configured decoder); ``probs`` are calibrated when the
+checkpoint carries a calibrator. A ``threshold`` on the calibrated probability replaces the
+decisions only when explicitly set.
 This module owns the output formats: JSONL records, the table and tagged lyrics.
 """
 
@@ -195,21 +198,31 @@ class Predictor:
                 record["section_starts"] = out["starts"].nonzero().flatten().tolist()
             if song.breaks is not None:
                 record["breaks"] = list(song.breaks)
+            record["given_sections"] = None if song.sections is None else list(song.sections)
             records[out["index"]] = record
         return records
 
 
 def format_table(record: dict[str, Any]) -> str:
-    """A readable table of one song's predictions (with a section column when predicted)."""
+    """A readable table of one song's predictions.
+
+    With a section column when predicted, and a ``given`` column (the input's own headers,
+    cut to 16 characters) when the input had headers.
+    """
     sections = record.get("sections")
+    given = record.get("given_sections")
     head = f"{'#':>4}  {'label':<6} {'P(chorus)':>9}  "
-    rows = [head + (f"{'section':<11} " if sections else "") + "line"]
+    head += f"{'section':<11} " if sections else ""
+    head += f"{'given':<16} " if given else ""
+    rows = [head + "line"]
     for i, (line, label, prob) in enumerate(
         zip(record["lines"], record["labels"], record["probs"], strict=True)
     ):
         row = f"{i + 1:>4}  {('chorus' if label else 'verse'):<6} {prob:>9.3f}  "
         if sections:
             row += f"{sections[i]:<11} "
+        if given:
+            row += f"{given[i][:16]:<16} "
         rows.append(row + line)
     return "\n".join(rows)
 
@@ -316,7 +329,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         models = ckpt if isinstance(ckpt, list) else [ckpt or PRETRAINED]
         check_outputs([cfg.input, *models], [output, metrics_path(output)])
     predictor = Predictor.from_checkpoint(ckpt, max_lines=cfg.max_lines)
-    songs = read_songs(cfg.input, require_labels=False)
+    songs = read_songs(cfg.input, require_labels=False, headers=cfg.headers)
     predictor.check(songs)
     with _progress_bar(len(songs)) as progress:
         records = predictor.predict(

@@ -219,6 +219,14 @@ def test_single_cross_entropy_run_without_hydra_folder(tmp_path):
     assert "(defaults)" in written["comparison_md"].read_text()
 
 
+@pytest.mark.parametrize("content", [b"[" * 100_000, b'{"x": "\xff"}'])
+def test_an_unreadable_summary_is_ignored_with_a_warning(tmp_path, caplog, content):
+    run_dir = write_run(tmp_path / "run", CROSS_ENTROPY, [val(0.3, 0.4)], [])
+    (run_dir / "summary.json").write_bytes(content)
+    assert load_run(run_dir).summary is None
+    assert "Ignoring unreadable" in caplog.text
+
+
 def test_tensorboard_events(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 

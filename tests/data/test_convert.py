@@ -1,5 +1,6 @@
 import json
 import logging
+import re
 import subprocess
 import sys
 
@@ -314,3 +315,83 @@ def test_output_is_atomic_when_writing_fails_midway(tmp_path, smap, monkeypatch)
         write_corpus(out, records)
     assert out.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl"]
+
+
+# -- robustness ---------------------------------------------------------------------------
+
+
+def test_page_artifact_patterns_take_linear_time(tmp_path, smap):
+    # Each of these lines took seconds to tens of seconds with backtracking patterns.
+    import time
+
+    path = tmp_path / "long.txt"
+    digits = "1" * 20_000
+    lines = ["a" + " " * 20_000 + "b", f"x {' ' * 20_000}Lyricsx", "1." + digits + "x", digits]
+    path.write_text("\n".join(lines) + "\n")
+    started = time.perf_counter()
+    record, _ = convert_one(path, smap)
+    assert time.perf_counter() - started < 2.0
+    assert len(record["lines"]) == 4
+    # the page artifacts themselves are still removed
+    path.write_text("Song Lyrics[Verse]\nthe last line12.5KEmbed\n")
+    record, report = convert_one(path, smap)
+    assert record["lines"] == ["the last line"]
+    assert report.artifacts_removed["title_line"] == report.artifacts_removed["embed"] == 1
+
+
+def test_symlinks_in_an_input_folder_are_skipped_and_counted(tmp_path, smap):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("[Verse]\nnot for the corpus\n")
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "song.txt").write_text("[Chorus]\nla la\n")
+    (tree / "link.txt").symlink_to(outside / "secret.txt")
+    (tree / "sub" / "dir").symlink_to(outside, target_is_directory=True)
+    records, report = convert_paths([tree], smap)
+    assert [r["id"] for r in records] == ["song"]
+    assert report.symlinks_skipped == 2
+    assert report.as_dict()["symlinks_skipped"] == 2
+    # a link named on the command line is the user's choice
+    records, _ = convert_paths([tree / "link.txt"], smap)
+    assert records[0]["lines"] == ["not for the corpus"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"title": "T\\ud800", "lyrics": "x"}', r"song 1: 'title' holds a lone surrogate"),
+        ('{"title": "T", "lyrics": "[Verse]\\nx\\ud800"}', r"song 1: 'lyrics' holds a lone"),
+        ('{"songs": [{"title": "T", "lyrics": "x", "artist": "\\udfff"}]}', "'artist' holds"),
+        ("[" * 100_000, r"malformed JSON \(nested too deeply\)"),
+        ('{"title": "T", "lyrics": "x", "n": ' + "1" * 5000 + "}", "malformed JSON"),
+    ],
+)
+def test_json_input_that_cannot_be_written_back_is_one_error(tmp_path, capsys, content, message):
+    path = tmp_path / "dump.json"
+    path.write_text(content)
+    out = tmp_path / "c.jsonl"
+    assert main([str(path), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {path}") and "Traceback" not in err[0]
+    assert re.search(message, err[0]), err[0]
+    assert not out.exists()
+
+
+def test_text_is_split_at_newlines_only(tmp_path, smap):
+    path = tmp_path / "s.txt"
+    path.write_text("[Verse]\none\u2028two\x0cthree\x1cfour\r\nfive\n", newline="")
+    record, _ = convert_one(path, smap)
+    assert record["lines"] == ["one\u2028two\x0cthree\x1cfour", "five"]
+
+
+def test_marked_headers_are_read_as_predict_reads_them(smap):
+    # One parser of headed text: the converter and plain-text input agree.
+    from lyricseg.data.songs import read_txt
+
+    for path in sorted((RESOURCES / "headed_input").glob("*.txt")):
+        record, _ = convert_one(path, smap)
+        song = read_txt(path)
+        assert tuple(record["lines"]) == song.lines
+        assert tuple(record["sections"]) == (song.sections or ("",) * len(song))
+        assert tuple(record["breaks"]) == (song.breaks or ())

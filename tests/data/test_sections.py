@@ -207,3 +207,126 @@ def test_real_extra_corpus_headers_are_mapped():
     assert unmapped / lines < 0.003, unmapped_headers.most_common(10)
     # "Outro/Chorus"-style headers are outros here and chorus in the corpus's own labels.
     assert disagree / lines < 0.001
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            "rules:\n  - {class: verse, patterns: [v]}\n"
+            "rules:\n  - {class: chorus, patterns: [c]}\n",
+            3,
+        ),
+        ("rules:\n  - class: verse\n    patterns: [v]\n    class: chorus\n", 4),
+        (
+            "chorus_classes: [chorus]\nchorus_classes: [verse]\n"
+            "rules:\n  - {class: verse, patterns: [v]}\n",
+            2,
+        ),
+    ],
+)
+def test_a_key_given_twice_is_refused(tmp_path, text, line):
+    # A plain YAML loader silently keeps the last value.
+    path = write_map(tmp_path, text)
+    with pytest.raises(LyricsegError, match=rf"map.yaml:{line}: invalid YAML .*given twice"):
+        SectionMap.load(path)
+
+
+HEADER_LINES = [
+    # bracketed: always a header, credits cut, multiplier kept
+    ("[Chorus x2: Singer & Other]", "Chorus x2"),
+    ("[Produced by Somebody]", "Produced by Somebody"),
+    ("[Chorus] x2", "Chorus x2"),
+    ("[Chorus] (x2)", "Chorus (x2)"),
+    ("[]", ""),
+    # marked section names
+    ("(Chorus)", "Chorus"),
+    ("(Chorus x2)", "Chorus x2"),
+    ("(Chorus (x2))", "Chorus (x2)"),
+    ("(Hook: Singer)", "Hook"),
+    ("(Chorus: Singer) x2", "Chorus x2"),
+    ("Verse 1:", "Verse 1"),
+    ("Chorus (x2):", "Chorus (x2)"),
+    ("Repeat Chorus:", "Repeat Chorus"),
+    ("(Repeat Chorus)", "Repeat Chorus"),
+    ("2nd Verse:", "2nd Verse"),
+    ("#CHORUS", "CHORUS"),
+    ("# Verse 2", "Verse 2"),
+    ("Chorus x2", "Chorus x2"),
+    ("(Instrumental Bridge)", "Instrumental Bridge"),
+    ("Estribillo:", "Estribillo"),
+    ("Coro:", "Coro"),
+    ("Refrão:", "Refrão"),
+    ("Refrain :", "Refrain"),
+    ("Couplet 1 :", "Couplet 1"),
+    ("Strophe 2:", "Strophe 2"),
+    ("Ritornello:", "Ritornello"),
+    ("Pont:", "Pont"),
+    ("(Puente)", "Puente"),
+    ("Ponte:", "Ponte"),
+    ("Brücke:", "Brücke"),
+    ("Pré-refrain:", "Pré-refrain"),
+    # lyrics
+    ("(oh oh oh)", None),
+    ("(yeah)", None),
+    ("(Break free)", None),
+    ("(solo tú)", None),
+    ("Listen:", None),
+    ("The chorus goes like this:", None),
+    ("Chorus", None),  # unmarked
+    ("x2", None),
+    ("(x2)", None),
+    ("[Chorus] la la la", None),
+    ("[unclosed", None),
+    ("#blessed", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("line", "header"), HEADER_LINES)
+def test_read_header_tells_header_lines_from_lyrics(line, header):
+    assert default_section_map().read_header(line) == header
+
+
+def test_header_classes_of_other_languages():
+    smap = default_section_map()
+    expected = {
+        "Estribillo": "chorus", "Coro": "chorus", "Refrão": "chorus", "Refrain": "chorus",
+        "Ritornello": "chorus", "Refrein": "chorus", "Couplet 1": "verse", "Strophe": "verse",
+        "Estrofa 2": "verse", "Strofa": "verse", "Vers 1": "verse", "Pont": "bridge",
+        "Puente": "bridge", "Ponte": "bridge", "Brücke": "bridge", "Pré-refrain": "pre-chorus",
+        "Pre-coro": "pre-chorus", "Post-estribillo": "post-chorus",
+    }  # fmt: skip
+    assert {h: smap.classify(h) for h in expected} == expected
+
+
+def test_long_lines_are_never_headers_and_cost_little():
+    import time
+
+    smap = default_section_map()
+    started = time.perf_counter()
+    for text in ("1" * 20_000, "(" * 10_000 + ")" * 10_000, "Chorus " + "x1" * 10_000):
+        assert smap.read_header(f"[{text}]") is None
+        assert smap.read_header(f"({text}):") is None
+        assert smap.classify(text) is None
+    assert time.perf_counter() - started < 1.0
+
+
+def test_user_map_qualifiers(tmp_path):
+    rules = "rules:\n  - {class: chorus, patterns: ['\\bchorus\\b']}\n"
+    assert SectionMap.load(write_map(tmp_path, rules)).read_header("(Final Chorus)") == (
+        "Final Chorus"
+    )  # the packaged qualifiers by default
+    smap = SectionMap.load(write_map(tmp_path, "qualifiers: [big]\n" + rules))
+    assert smap.read_header("(Big Chorus)") == "Big Chorus"
+    assert smap.read_header("(Final Chorus)") is None
+    with pytest.raises(LyricsegError, match="'qualifiers' must be a list of single lower-case"):
+        SectionMap.load(write_map(tmp_path, "qualifiers: [Two Words]\n" + rules))
+
+
+def test_unknown_bracketed_lines_are_headers_only_for_the_converter():
+    smap = default_section_map()
+    for line in ("[I want you]", "[...]", "[Produced by Somebody]"):
+        assert smap.read_header(line) == line[1:-1]  # Genius: every bracketed line
+        assert smap.read_header(line, any_bracketed=False) is None  # backing vocals
+    assert smap.read_header("[Verse 1: Singer] x2", any_bracketed=False) == "Verse 1 x2"

@@ -207,7 +207,9 @@ def test_read_txt_blank_lines_become_breaks(tmp_path):
     assert song.lines == ("first", "second", "third")
     assert song.breaks == (2,)
     path.write_text("first\nsecond\n")
-    assert read_txt(path).breaks == ()  # a text song always knows its stanza breaks
+    assert read_txt(path).breaks is None  # no blank line: the breaks are unknown
+    path.write_text("\nfirst\nsecond\n\n")
+    assert read_txt(path).breaks is None  # blank lines at the edges separate nothing
 
 
 # -- input format by suffix and content, byte-order mark --------------------------------
@@ -354,3 +356,96 @@ def test_missing_input_is_a_clear_error(tmp_path):
 def test_is_jsonl_path():
     assert is_jsonl_path("a/b.JSONL") and is_jsonl_path("x.ndjson") and is_jsonl_path("x.json")
     assert not is_jsonl_path("x.txt") and not is_jsonl_path("-") and not is_jsonl_path("jsonl")
+
+
+# -- text edge cases ------------------------------------------------------------------------
+
+LONE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    ("record", "what"),
+    [
+        ({"id": "b", "lines": ["x", f"y{LONE}"]}, "'lines' item 2 holds a lone surrogate"),
+        ({"id": f"b{LONE}", "lines": ["x"]}, "'id' holds a lone surrogate"),
+        ({"id": "b", "lines": ["x"], "sections": [LONE]}, "'sections' item 1 holds a lone"),
+    ],
+)
+def test_lone_surrogates_are_refused_naming_the_line(tmp_path, record, what):
+    # json.dumps writes the escape "\ud800", which json.loads turns back into a lone surrogate
+    # that no UTF-8 writer accepts.
+    path = write(tmp_path, RECORD, record)
+    with pytest.raises(DataError, match=rf"corpus.jsonl:2: {what}"):
+        read_songs(path)
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x0c", "\x0b", "\x85", "\x1c", "\x1e", "\r"])
+def test_text_lines_are_split_at_newlines_only(tmp_path, char):
+    path = tmp_path / "song.txt"
+    path.write_bytes(f"one{char}two\r\nthree\n".encode())
+    (song,) = read_songs(path)
+    assert song.lines == (f"one{char}two", "three")
+
+
+def test_split_lines():
+    from lyricseg.data.songs import split_lines
+
+    assert split_lines("a\r\nb\n\nc\n") == ["a", "b", "", "c"]
+    assert split_lines("a\u2028b") == ["a\u2028b"]
+    assert split_lines("") == [""]
+
+
+@pytest.mark.parametrize("opening", ["[", '{"a":'])
+def test_deeply_nested_json_is_a_data_error_naming_the_line(tmp_path, monkeypatch, opening):
+    deep = opening * 100_000
+    path = write(tmp_path, RECORD, deep)
+    with pytest.raises(DataError, match=r"corpus.jsonl:2: malformed JSON \(nested too deeply\)"):
+        read_songs(path)
+    text = tmp_path / "song.txt"  # sniffing a text file's lines as JSON must not fail either
+    text.write_text(f"{deep}\n")
+    assert read_songs(text)[0].lines == (deep,)
+    set_stdin(monkeypatch, f"{deep}\n".encode())
+    if opening == "[":  # not an object: a (strange) lyric line
+        assert read_songs("-")[0].lines == (deep,)
+    else:  # the start of a JSON record on standard input
+        with pytest.raises(DataError, match=r"<stdin>:1: malformed JSON \(nested too deeply\)"):
+            read_songs("-")
+
+
+def test_an_integer_too_long_to_convert_is_a_data_error(tmp_path):
+    path = write(tmp_path, RECORD, '{"id": ' + "1" * 5000 + ', "lines": ["x"]}')
+    with pytest.raises(DataError, match=r"corpus.jsonl:2: malformed JSON"):
+        read_songs(path)
+
+
+# -- headers in plain text ------------------------------------------------------------------
+
+
+def test_text_without_blank_lines_has_unknown_breaks_like_a_list():
+    from lyricseg.data.songs import parse_record, parse_text_bytes
+
+    text = parse_text_bytes(b"one\ntwo\nthree\n", "x.txt", "s")
+    listed = parse_record({"id": "s", "lines": ["one", "two", "three"]}, "x", False)
+    assert text == listed and text.breaks is None
+
+
+def test_header_lines_become_breaks_and_sections():
+    from lyricseg.data.songs import parse_text_bytes
+
+    data = b"intro line\n[Verse 1: Someone]\na\nb\n\nc\n(Chorus)\nd\n(oh oh)\n[Chorus]\n"
+    song = parse_text_bytes(data, "x.txt", "s")
+    assert song.lines == ("intro line", "a", "b", "c", "d", "(oh oh)")
+    assert song.sections == ("", "Verse 1", "Verse 1", "Verse 1", "Chorus", "Chorus")
+    assert song.breaks == (1, 3, 4)
+    kept = parse_text_bytes(data, "x.txt", "s", headers="keep")
+    assert kept.lines[1] == "[Verse 1: Someone]" and len(kept) == 9
+    assert kept.sections is None and kept.breaks == (4,)
+    with pytest.raises(DataError, match="'drop' is not one of strip, keep"):
+        parse_text_bytes(data, "x.txt", "s", headers="drop")
+
+
+def test_a_text_of_headers_only_has_no_lines():
+    from lyricseg.data.songs import parse_text_bytes
+
+    with pytest.raises(DataError, match="x.txt: the song has no lines"):
+        parse_text_bytes(b"[Chorus]\n(Verse 2)\n", "x.txt", "s")

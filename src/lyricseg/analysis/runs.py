@@ -178,7 +178,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, ValueError, RecursionError) as err:  # also invalid UTF-8, deep nesting
         log.warning("Ignoring unreadable %s: %s", path, err)
         return None
 

@@ -5,9 +5,13 @@
 
 Inputs are text files (one song each), lyricsgenius JSON dumps (``{"songs": [{"title",
 "artist"?, "lyrics"}, ...]}``) or single-song JSON (``{"title", "lyrics"}``), and
-directories, searched recursively for ``*.txt`` and ``*.json``. In the lyrics, a line that is
-one bracketed group (``[Chorus x2: Singer]``) is a header naming the block of lines below
-it; blank lines separate stanzas. Each song becomes one record::
+directories, searched recursively for ``*.txt`` and ``*.json`` (symbolic links found there are
+skipped and counted: they may lead out of the folder). In the lyrics, a header line names
+the block of lines below it: a line that is one bracketed group (``[Chorus x2: Singer]``), or
+a marked section name (``(Chorus)``, ``Verse 1:``, ``#CHORUS``, ``Chorus x2``); the same
+parser reads headed text given to ``predict.py``
+(:func:`lyricseg.data.songs.parse_blocks`). Blank lines separate stanzas. Each song becomes
+one record::
 
     {"id": "...", "lines": [...], "labels": [0, 1, ...], "sections": ["Verse 1", ...],
      "breaks": [4, 9, ...]}
@@ -33,7 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lyricseg.data.sections import SectionMap, cut_credits, section_starts, strip_multipliers
+from lyricseg.data.sections import SectionMap, section_starts, strip_multipliers
+from lyricseg.data.songs import (
+    Block,
+    DataError,
+    check_unicode,
+    flatten_blocks,
+    parse_blocks,
+    split_lines,
+)
 from lyricseg.utils import get_logger
 from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.io import atomic_write, atomic_write_json, check_outputs
@@ -43,12 +55,15 @@ log = get_logger("lyricseg.data.convert")
 #: File suffixes picked up when an input is a directory.
 SUFFIXES = (".txt", ".json")
 
-# Genius page artifacts (see docs/sections.md, "Removed page artifacts").
-_TITLE_LINE = re.compile(r"^(?P<title>[^\[]*?)\s*(?<!\S)Lyrics(?=\s*\[|\s*$)")
+# Genius page artifacts (see docs/sections.md, "Removed page artifacts"). Both patterns run
+# in linear time on any line: the title keeps its trailing spaces (stripped by the caller)
+# rather than leaving them to a second, overlapping `\s*`, and an embed counter is tried only
+# where a run of digits starts.
+_TITLE_LINE = re.compile(r"^(?P<title>[^\[]*?)(?<!\S)Lyrics(?=\s*\[|\s*$)")
 _CONTRIBUTORS = re.compile(r"^\d+\s*Contributors?")
 _TICKET_AD = re.compile(r"See .{1,100}? ?LiveGet tickets as low as \$\d+")
 _ALSO_LIKE = re.compile(r"You might also like")
-_EMBED = re.compile(r"(?:(?<=\S)|^)\d*(?:\.\d+)?K?Embed(?:Share URLCopyEmbedCopy)?\s*$")
+_EMBED = re.compile(r"(?:(?<=\S)|^)(?<![\d.])\d*(?:\.\d+)?K?Embed(?:Share URLCopyEmbedCopy)?\s*$")
 _ODD_SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 _ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
 _SLUG = re.compile(r"[^\w]+")
@@ -67,6 +82,7 @@ class ConvertReport:
     songs_written: int = 0
     lines: int = 0
     sections: int = 0
+    symlinks_skipped: int = 0
     songs_without_headers: int = 0
     lines_without_header: int = 0
     unmapped_lines: int = 0
@@ -83,6 +99,7 @@ class ConvertReport:
         return {
             "files_read": self.files_read,
             "songs_written": self.songs_written,
+            "symlinks_skipped": self.symlinks_skipped,
             "lines": self.lines,
             "sections": self.sections,
             "songs_without_headers": self.songs_without_headers,
@@ -112,17 +129,6 @@ class _Source:
         return f"{self.name}, line {lineno}" if self.in_json else f"{self.name}:{lineno}"
 
 
-@dataclass
-class _Block:
-    """Lines under one header (``header_line`` False for lines before the first header)."""
-
-    header: str
-    lineno: int
-    header_line: bool
-    lines: list[str] = field(default_factory=list)
-    blank_before: list[bool] = field(default_factory=list)
-
-
 def _decode(data: bytes, path: Path) -> str:
     try:
         text = data.decode("utf-8")
@@ -143,6 +149,10 @@ def _json_sources(text: str, path: Path) -> list[_Source]:
         raise LyricsegError(
             f"{path}:{err.lineno}: malformed JSON ({err.msg} at column {err.colno})"
         ) from None
+    except ValueError as err:  # e.g. an integer longer than Python converts
+        raise LyricsegError(f"{path}: malformed JSON ({err})") from None
+    except RecursionError:
+        raise LyricsegError(f"{path}: malformed JSON (nested too deeply)") from None
     if isinstance(data, dict) and isinstance(data.get("songs"), list):
         songs, default_artist = data["songs"], data.get("name")
     elif isinstance(data, dict) and "lyrics" in data:
@@ -164,6 +174,13 @@ def _json_sources(text: str, path: Path) -> list[_Source]:
         if not isinstance(lyrics, str):
             raise LyricsegError(f"{path}: song {i} ({title!r}) has no 'lyrics' string")
         artist = song.get("artist", default_artist)
+        where = f"{path}: song {i}"
+        try:
+            for what, value in (("'title'", title), ("'lyrics'", lyrics), ("'artist'", artist)):
+                if isinstance(value, str):
+                    check_unicode(value, what, where)
+        except DataError as err:
+            raise LyricsegError(str(err)) from None
         name = f"{artist} {title}" if isinstance(artist, str) and artist.strip() else title
         sources.append(_Source(_slug(name), lyrics, title, f"{path}: song {i} ({title!r})", True))
     return sources
@@ -180,14 +197,19 @@ def _read_sources(path: Path) -> list[_Source]:
     return [_Source(path.stem, text, None, str(path))]
 
 
-def _expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+def _expand_inputs(paths: Iterable[str | Path], report: ConvertReport) -> list[Path]:
+    """The files to read: named files as given, folders searched (symlinks in them skipped)."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
-            )
+            found = []
+            for p in sorted(path.rglob("*")):
+                if p.is_symlink():
+                    # A link may lead out of the folder (rglob never descends into one).
+                    report.symlinks_skipped += 1
+                elif p.is_file() and p.suffix.lower() in SUFFIXES:
+                    found.append(p)
             if not found:
                 raise LyricsegError(f"{path}: no .txt or .json files in this directory")
             files.extend(found)
@@ -266,58 +288,42 @@ def _repeat_key(header: str) -> str:
 
 def _parse_blocks(
     source: _Source, section_map: SectionMap, report: ConvertReport, strict: bool
-) -> list[_Block]:
-    """Split one song's text into header blocks.
+) -> list[Block]:
+    """Split one song's text into header blocks (:func:`~lyricseg.data.songs.parse_blocks`).
 
     Raises:
         LyricsegError: On a header line that never closes ``[``, an unmapped header with
             ``strict``, or a song without lyric lines; the message names file and line.
     """
-    blocks = [_Block("", 1, header_line=False)]
-    blank = False
-    raw_lines = source.text.splitlines()
-    for offset, text in enumerate(_clean_artifacts(raw_lines, report, source.title)):
-        if text is None:
-            continue
-        lineno = offset + 1
-        line = text.strip()
-        if not line:
-            blank = True
-            continue
+    cleaned = _clean_artifacts(split_lines(source.text), report, source.title)
+    for lineno, text in enumerate(cleaned, start=1):
+        line = (text or "").strip()
         if line.startswith("[") and "]" not in line:
             raise LyricsegError(f"{source.at(lineno)}: header line never closes '[': {line[:60]!r}")
-        if line.startswith("[") and line.endswith("]"):
-            header = cut_credits(line)
-            if header and section_map.classify(header) is None:
-                if strict:
-                    raise LyricsegError(
-                        f"{source.at(lineno)}: header {header!r} is not in the section "
-                        f"map {section_map.source} (--strict)"
-                    )
-                entry = report.unmapped_headers.setdefault(
-                    header, {"blocks": 0, "lines": 0, "first": source.at(lineno)}
-                )
-                entry["blocks"] += 1
-            blocks.append(_Block(header, lineno, header_line=True))
-            blank = False
+    blocks = parse_blocks(cleaned, section_map)
+    for block in blocks:
+        if not block.header or section_map.classify(block.header) is not None:
             continue
-        blocks[-1].lines.append(line)
-        blocks[-1].blank_before.append(blank)
-        blank = False
+        if strict:
+            raise LyricsegError(
+                f"{source.at(block.lineno)}: header {block.header!r} is not in the section "
+                f"map {section_map.source} (--strict)"
+            )
+        entry = report.unmapped_headers.setdefault(
+            block.header, {"blocks": 0, "lines": 0, "first": source.at(block.lineno)}
+        )
+        entry["blocks"] += 1
     if not any(block.lines for block in blocks):
         raise LyricsegError(f"{source.name}: no lyric lines")
     return blocks
 
 
 def _flatten(
-    blocks: list[_Block], section_map: SectionMap, report: ConvertReport, expand_repeats: bool
+    blocks: list[Block], section_map: SectionMap, report: ConvertReport, expand_repeats: bool
 ) -> dict[str, Any]:
     """Turn header blocks into the record fields and count them in ``report``."""
-    lines: list[str] = []
-    sections: list[str] = []
-    breaks: list[int] = []
-    header_above: list[bool] = []
-    last_by_key: dict[str, _Block] = {}
+    last_by_key: dict[str, Block] = {}
+    laid_out: list[Block] = []
     for block in blocks:
         content = block
         if not block.lines and block.header_line:
@@ -330,15 +336,15 @@ def _flatten(
                     report.repeats_expanded += 1
         elif block.lines:
             last_by_key[_repeat_key(block.header)] = block
-        for j, text in enumerate(content.lines):
-            above = block.header_line and j == 0
-            if lines and (above or content.blank_before[j]):
-                breaks.append(len(lines))
-            lines.append(text)
-            sections.append(block.header)
-            header_above.append(above)
+        laid_out.append(
+            Block(block.header, block.lineno, True, content.lines, content.blank_before)
+            if block.header_line
+            else block
+        )
         if block.header in report.unmapped_headers:
             report.unmapped_headers[block.header]["lines"] += len(content.lines)
+    flat = flatten_blocks(laid_out)
+    lines, sections = list(flat.lines), list(flat.sections)
     classes = [section_map.classify(h) for h in sections]
     report.class_lines.update(c for c in classes if c is not None)
     report.unmapped_lines += sum(
@@ -347,13 +353,13 @@ def _flatten(
     no_header = sum(1 for h in sections if not h)
     report.lines_without_header += no_header
     report.songs_without_headers += int(no_header == len(sections))
-    report.sections += sum(section_starts(sections, header_above))
+    report.sections += sum(section_starts(sections, flat.header_above))
     report.lines += len(lines)
     return {
         "lines": lines,
         "labels": [int(section_map.is_chorus(c)) for c in classes],
         "sections": sections,
-        "breaks": breaks,
+        "breaks": list(flat.breaks),
     }
 
 
@@ -384,7 +390,7 @@ def convert_paths(
     report = ConvertReport()
     records: list[dict[str, Any]] = []
     used: set[str] = set()
-    for path in _expand_inputs(paths):
+    for path in _expand_inputs(paths, report):
         report.files_read += 1
         for source in _read_sources(path):
             blocks = _parse_blocks(source, section_map, report, strict)

@@ -7,6 +7,12 @@ brackets, parenthesized parts, multipliers, numbers and case removed), split int
 ``/``, ``&``, ``+``, ``|``, ``,`` and spaced dashes, and matched against the YAML's ordered
 rules; see ``docs/sections.md``.
 
+In lyrics *text*, :meth:`SectionMap.read_header` tells a header line from a lyric line: any
+line that is one bracketed group (``[Chorus x2: Singer]``, also ``[Chorus] x2``), and a line
+marked as a header (parentheses around it, a trailing colon, leading ``#``, a multiplier)
+whose content names a known section: ``(Chorus)``, ``Verse 1:``, ``#CHORUS``, ``Chorus x2``,
+``Estribillo:``. ``(oh oh oh)`` or ``Listen:`` stay lyrics.
+
 Section starts are derived from headers *as written*: a line starts a section when its
 header differs from the previous line's (``Verse 1`` -> ``Verse 2`` is a start). Where the
 header lines themselves are gone (the ``extra`` corpus, or any record with only
@@ -43,7 +49,15 @@ _NUMBER = re.compile(r"\d+|\b(?:i{1,3}|iv|vi{0,3}|ix|x)\b")
 _SPLIT = re.compile(r"\s*[/&+|,]\s*|\s+-\s+")
 _SPACES = re.compile(r"\s+")
 _EDGE = " \t-.#*:;'\"!?"
-_TOP_KEYS = {"version", "classes", "chorus_classes", "numbered_classes", "rules"}
+_TRAILING_MULTIPLIER = re.compile(
+    r"\s*(?:\(\s*(?:[x\u00d7]\s*\d+|\d+\s*[x\u00d7])\s*\)"  # (x2), (2x)
+    r"|(?<![a-z0-9])[x\u00d7*]\s*\d+|(?<![a-z0-9])\d+\s*[x\u00d7])$",  # x2, *2, 2x
+    re.IGNORECASE,
+)
+_TOP_KEYS = {"version", "classes", "chorus_classes", "numbered_classes", "qualifiers", "rules"}
+#: A line longer than this (characters) is never a header, and a header longer than this names
+#: no section: real headers are short, and the cap bounds the matching work per line.
+MAX_HEADER_CHARS = 200
 _RULE_KEYS = {"class", "patterns"}
 
 
@@ -111,10 +125,35 @@ def header_parts(header: str) -> list[str]:
     return [part for part in parts if part]
 
 
+def _wrapped(text: str) -> bool:
+    """Whether one pair of parentheses encloses the text: ``(Chorus (x2))``, not ``(a) (b)``."""
+    if len(text) < 2 or text[0] != "(" or text[-1] != ")":
+        return False
+    depth = 0
+    for i, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            return i == len(text) - 1
+    return False
+
+
 class _LineLoader(yaml.SafeLoader):
-    """Safe YAML loader that records the 1-based line of each mapping as ``__line__``."""
+    """Safe YAML loader that records the 1-based line of each mapping as ``__line__``.
+
+    A key given twice in one mapping is an error (plain YAML loaders keep the last one).
+    """
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool):
+                continue  # an unhashable key fails in the base class with its own message
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
         mapping = super().construct_mapping(node, deep=deep)
         mapping["__line__"] = node.start_mark.line + 1
         return mapping
@@ -129,6 +168,8 @@ class SectionMap:
         rules: ``(class name, compiled patterns)`` in matching order.
         source: Where the rules came from (used in messages).
         numbered_classes: Classes whose sections are numbered in tagged output (``Verse 2``).
+        qualifiers: Words that may stand beside a section name in a header line outside
+            brackets (``Repeat Chorus:``, ``(Final Chorus)``); see :meth:`read_header`.
     """
 
     def __init__(
@@ -138,9 +179,11 @@ class SectionMap:
         rules: Sequence[tuple[str, Sequence[re.Pattern[str]]]],
         source: str = "<memory>",
         numbered_classes: Sequence[str] = (),
+        qualifiers: Sequence[str] = (),
     ) -> None:
         self.classes = tuple(classes)
         self.numbered_classes = frozenset(numbered_classes)
+        self.qualifiers = frozenset(qualifiers)
         self.chorus_classes = frozenset(chorus_classes)
         self.rules = tuple((name, tuple(patterns)) for name, patterns in rules)
         self.source = source
@@ -218,7 +261,17 @@ class SectionMap:
                 f"{source}: 'numbered_classes' must be a list of classes among {classes}; "
                 f"got {numbered!r}"
             )
-        return cls(classes, chorus, rules, source, numbered)
+        default_qualifiers = None if packaged else sorted(_packaged_map().qualifiers)
+        qualifiers = data.get("qualifiers", default_qualifiers) or []
+        if not isinstance(qualifiers, list) or not all(
+            isinstance(q, str) and q and q == q.casefold() and len(q.split()) == 1
+            for q in qualifiers
+        ):
+            raise LyricsegError(
+                f"{source}: 'qualifiers' must be a list of single lower-case words; "
+                f"got {qualifiers!r}"
+            )
+        return cls(classes, chorus, rules, source, numbered, qualifiers)
 
     @staticmethod
     def _parse_rule(
@@ -265,6 +318,8 @@ class SectionMap:
         """
         if header in self._cache:
             return self._cache[header]
+        if len(header) > MAX_HEADER_CHARS:
+            return None  # not cached: a long text would only fill the cache
         found = None
         for part in header_parts(header):
             found = next(
@@ -274,6 +329,80 @@ class SectionMap:
                 break
         self._cache[header] = found
         return found
+
+    def names_section(self, name: str) -> bool:
+        """Whether a header names sections and nothing else (besides :attr:`qualifiers`).
+
+        Stricter than :meth:`classify`, which finds ``chorus`` in ``"the chorus sang"``: every
+        part of the normalized header must match a rule, and what the rules' patterns leave
+        of it may only be qualifier words (``"Repeat Chorus"``, ``"Instrumental Bridge"``).
+        """
+        if len(name) > MAX_HEADER_CHARS:
+            return False
+        parts = header_parts(name)
+        if not parts:
+            return False
+        for part in parts:
+            rest, found = part, 0
+            for _, patterns in self.rules:
+                for pattern in patterns:
+                    rest, n = pattern.subn(" ", rest)
+                    found += n
+            words = rest.replace("-", " ").split()
+            if not found or any(word not in self.qualifiers for word in words):
+                return False
+        return True
+
+    def read_header(self, line: str, any_bracketed: bool = True) -> str | None:
+        """The header a line of lyrics text stands for, as written, or None for a lyric line.
+
+        A line that is one bracketed group (``[Chorus x2: Singer]``; also with a multiplier
+        after it, ``[Chorus] (x2)``) is a header: any such line with ``any_bracketed`` (the
+        Genius convention: ``[Produced by X]`` is an unmapped header), else only when a rule
+        matches it (:meth:`classify`), so that bracketed backing vocals (``[I want you]``)
+        stay lyrics. Any other line is a header only when it is marked as one --
+        parentheses around it, a trailing colon, leading ``#``, a trailing multiplier -- and
+        its content names sections (:meth:`names_section`): ``(Chorus)``, ``(Hook: Singer)``,
+        ``Verse 1:``, ``#CHORUS``, ``Chorus x2``, ``Repeat Chorus (x2):``. ``(oh oh oh)``,
+        ``(yeah)`` and ``Listen:`` are lyrics, and so is an unmarked ``Chorus``.
+
+        Args:
+            line: One line of lyrics text.
+            any_bracketed: Take every bracketed line as a header (the converter), not only
+                those the rules know (lyrics given for prediction).
+
+        Returns:
+            The header without its markup and singer credits (``"Chorus x2"``, ``"Verse 1"``,
+            ``""`` for ``[]``), or None. Lines over :data:`MAX_HEADER_CHARS` are lyrics.
+        """
+        text = line.strip()
+        if not text or len(text) > MAX_HEADER_CHARS:
+            return None
+        if text.startswith("["):
+            close = text.rfind("]")
+            rest = text[close + 1 :].strip()
+            if close < 0 or (rest and strip_multipliers(rest)):
+                return None
+            header = cut_credits(text[: close + 1])
+            if not any_bracketed and self.classify(header) is None:
+                return None
+            return f"{header} {rest}".strip() if rest else header
+        marked = False
+        if text.startswith("#"):
+            text, marked = text.lstrip("#").strip(), True
+        if text.endswith(":"):
+            text, marked = text[:-1].strip(), True
+        multiplier = _TRAILING_MULTIPLIER.search(text)
+        if multiplier is not None:
+            text, marked = text[: multiplier.start()].strip(), True
+        if _wrapped(text):
+            text, marked = text[1:-1].strip(), True
+        if not marked:
+            return None
+        name = cut_credits(text)
+        if not self.names_section(name):
+            return None
+        return f"{name} {multiplier.group().strip()}" if multiplier is not None else name
 
     def header(self, class_name: str, number: int | None = None) -> str:
         """The tagged-output header of a section: ``Pre-Chorus``, ``Verse 2``.

@@ -1,4 +1,4 @@
-"""Song records and their readers: JSONL corpora and plain-text songs.
+r"""Song records and their readers: JSONL corpora and plain-text songs.
 
 A corpus file holds one JSON object per line::
 
@@ -18,31 +18,55 @@ A corpus file holds one JSON object per line::
   them, since it writes the kept lines only. A record that has both blank lines and
   ``breaks`` is accepted only when the two agree.
 
-``Song.breaks`` is a tuple (possibly empty) when stanza breaks are known: always for a
-plain-text song, and for a JSONL record with a blank line or a ``breaks`` key. It is None
-("unknown") for a JSONL record with neither, since many corpora store no blank lines at all.
+``Song.breaks`` is a tuple (possibly empty) when stanza breaks are known: for a JSONL record
+with a blank line or a ``breaks`` key, and for a plain-text song where a blank line (or a
+header line) stands between two lyric lines. It is None ("unknown") for a JSONL record with
+neither and for a plain-text song without a blank line between lyric lines: most corpora,
+and most lyrics copied from the web, have no blank lines at all, and "no break anywhere" would
+read such a song as one long stanza.
+
+A plain-text song is split into lines at ``\n`` and ``\r\n`` only (a form feed, U+2028 or
+NEL inside a line does not start a new one). Its header lines (``[Chorus]``, ``(Chorus)``,
+``Verse 1:``, ``#CHORUS``; :meth:`~lyricseg.data.sections.SectionMap.read_header` decides)
+are taken out of the lyrics with ``headers="strip"`` (the default): each is a stanza break
+and names the lines below it in :attr:`Song.sections` (``""`` above the first header; None
+when the text has no header). A bracketed line counts only when the section map knows it
+(``[Verse 1: Singer]``), so bracketed backing vocals stay lyrics; the converter, whose
+Genius-style input brackets nothing else, takes every bracketed line. ``headers="keep"``
+reads every line as a lyric line.
+:func:`parse_blocks` is the one parser of headed text, shared with the converter.
+
+Text must be valid Unicode: a lone surrogate (possible in decoded JSON, ``"\ud800"``) in an
+id, a line or a section is an error naming the record.
 
 :func:`read_songs` picks the format by suffix: ``.jsonl``, ``.ndjson`` and ``.json`` (any
 case) are JSON lines, anything else is one plain-text song (one lyric line per line), and
-``-`` (standard input) is JSON lines when its first non-blank line is a JSON object. A UTF-8
-byte-order mark is accepted in both formats. A file whose content contradicts its suffix is
-one error that says how to fix it.
+``-`` (standard input) is JSON lines when its first non-blank line is a JSON object (or
+starts one nested too deeply to read, which is then an error). A UTF-8 byte-order mark is
+accepted in both formats. A file whose content contradicts its suffix is one error that says
+how to fix it.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lyricseg.utils.errors import LyricsegError
+
+if TYPE_CHECKING:
+    from lyricseg.data.sections import SectionMap
 
 #: Suffixes (compared lowercased) of files read as JSON lines; anything else is plain text.
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _BOM = b"\xef\xbb\xbf"
 _STDIN = "<stdin>"
+#: What header lines of a plain-text song become: taken out (``strip``) or kept as lyrics.
+HEADER_MODES = ("strip", "keep")
 
 
 class DataError(LyricsegError):
@@ -70,6 +94,135 @@ class Song:
 
     def __len__(self) -> int:
         return len(self.lines)
+
+
+def check_unicode(value: str, what: str, where: str) -> None:
+    r"""Refuse text that is not valid Unicode (a lone surrogate such as ``"\ud800"``).
+
+    Such text decodes from JSON escapes but cannot be written back as UTF-8, so it would
+    fail only after the work is done.
+
+    Raises:
+        DataError: Naming ``where`` and ``what`` (``"'lines' item 3"``).
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise DataError(
+            f"{where}: {what} holds a lone surrogate (U+{ord(value[err.start]):04X} at "
+            f"character {err.start + 1}); text must be valid Unicode"
+        ) from None
+
+
+def check_header_mode(value: object, where: str = "headers") -> str:
+    """Validate a ``headers`` option (see :data:`HEADER_MODES`).
+
+    Raises:
+        DataError: For any other value.
+    """
+    if value not in HEADER_MODES:
+        raise DataError(f"{where}: {value!r} is not one of {', '.join(HEADER_MODES)}")
+    return str(value)
+
+
+def split_lines(text: str) -> list[str]:
+    r"""Split text into lines at ``\n`` and ``\r\n`` only, unlike :meth:`str.splitlines`.
+
+    A final newline ends the last line rather than starting an empty one.
+    """
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if len(lines) > 1 and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+@dataclass
+class Block:
+    """Lyric lines under one header of a text (the first block: those above any header).
+
+    Attributes:
+        header: The header as written, without markup and credits (``""`` for the first
+            block, or for ``[]``).
+        lineno: 1-based line of the header in the text (1 for the first block).
+        header_line: Whether a header line opens the block (False for the first block).
+        lines: The block's lyric lines, stripped.
+        blank_before: Per line, whether a blank line stood right before it.
+    """
+
+    header: str
+    lineno: int
+    header_line: bool
+    lines: list[str] = field(default_factory=list)
+    blank_before: list[bool] = field(default_factory=list)
+
+
+def parse_blocks(
+    lines: Iterable[str | None], section_map: SectionMap | None, any_bracketed: bool = True
+) -> list[Block]:
+    """Split the lines of a text into blocks at its header lines.
+
+    Args:
+        lines: The text's lines; None marks a line a caller removed (a page artifact),
+            which is skipped without marking a break.
+        section_map: Recognises header lines (:meth:`SectionMap.read_header`); None reads
+            every line as a lyric line.
+        any_bracketed: Take every bracketed line as a header, also one no rule knows (the
+            converter's convention); False for lyrics given for prediction.
+
+    Returns:
+        The blocks in order; the first (``header_line`` False) may be empty.
+    """
+    blocks = [Block("", 1, header_line=False)]
+    blank = False
+    for lineno, text in enumerate(lines, start=1):
+        if text is None:
+            continue
+        line = text.strip()
+        if not line:
+            blank = True
+            continue
+        header = None if section_map is None else section_map.read_header(line, any_bracketed)
+        if header is not None:
+            blocks.append(Block(header, lineno, header_line=True))
+        else:
+            blocks[-1].lines.append(line)
+            blocks[-1].blank_before.append(blank)
+        blank = False
+    return blocks
+
+
+@dataclass(frozen=True)
+class FlatBlocks:
+    """Blocks laid out line by line (see :func:`flatten_blocks`).
+
+    Attributes:
+        lines: ``[T]`` the lyric lines.
+        sections: ``[T]`` the header of each line's block.
+        breaks: Lines (never 0) that a blank line or a header line stood before.
+        header_above: ``[T]`` whether a header line stood right above the line.
+    """
+
+    lines: tuple[str, ...]
+    sections: tuple[str, ...]
+    breaks: tuple[int, ...]
+    header_above: tuple[bool, ...]
+
+
+def flatten_blocks(blocks: Sequence[Block]) -> FlatBlocks:
+    """Lay blocks out line by line; a header line with no lyrics under it adds nothing."""
+    lines: list[str] = []
+    sections: list[str] = []
+    breaks: list[int] = []
+    header_above: list[bool] = []
+    for block in blocks:
+        for j, text in enumerate(block.lines):
+            above = block.header_line and j == 0
+            if lines and (above or block.blank_before[j]):
+                breaks.append(len(lines))
+            lines.append(text)
+            sections.append(block.header)
+            header_above.append(above)
+    return FlatBlocks(tuple(lines), tuple(sections), tuple(breaks), tuple(header_above))
 
 
 def is_jsonl_path(path: str | Path) -> bool:
@@ -132,8 +285,12 @@ def parse_record(obj: object, where: str, require_labels: bool) -> Song:
     sections = obj.get("sections")
     if not isinstance(song_id, str | int) or isinstance(song_id, bool):
         raise DataError(f"{where}: 'id' must be a string")
+    if isinstance(song_id, str):
+        check_unicode(song_id, "'id'", where)
     if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
         raise DataError(f"{where}: 'lines' must be a list of strings")
+    for i, line in enumerate(lines, start=1):
+        check_unicode(line, f"'lines' item {i}", where)
     if labels is not None:
         if not isinstance(labels, list):
             raise DataError(f"{where}: 'labels' must be a list of 0/1")
@@ -149,6 +306,8 @@ def parse_record(obj: object, where: str, require_labels: bool) -> Song:
     if sections is not None:
         if not isinstance(sections, list) or not all(isinstance(x, str) for x in sections):
             raise DataError(f"{where}: 'sections' must be a list of strings")
+        for i, section in enumerate(sections, start=1):
+            check_unicode(section, f"'sections' item {i}", where)
         if len(sections) != len(lines):
             raise DataError(
                 f"{where}: song '{song_id}' has {len(lines)} lines but {len(sections)} sections"
@@ -180,9 +339,19 @@ def _json_object(raw: bytes) -> dict | None:
     """The JSON object on one line, or None when the line is not one."""
     try:
         obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def _opens_json_object(raw: bytes) -> bool:
+    """Whether a line is a JSON object, or starts one nested too deeply to decode."""
+    try:
+        return isinstance(json.loads(raw), dict)
+    except RecursionError:
+        return raw.lstrip().startswith(b"{")
+    except (ValueError, UnicodeDecodeError):
+        return False
 
 
 def _first_non_blank(data: bytes) -> tuple[int, bytes] | None:
@@ -230,6 +399,10 @@ def parse_jsonl_bytes(data: bytes, name: str, require_labels: bool = True) -> li
             obj = json.loads(text)
         except json.JSONDecodeError as err:
             raise DataError(f"{where}: malformed JSON ({err.msg} at column {err.colno})") from None
+        except ValueError as err:  # e.g. an integer longer than Python converts
+            raise DataError(f"{where}: malformed JSON ({err})") from None
+        except RecursionError:
+            raise DataError(f"{where}: malformed JSON (nested too deeply)") from None
         song = parse_record(obj, where, require_labels)
         if song.id in seen:
             raise DataError(
@@ -242,30 +415,45 @@ def parse_jsonl_bytes(data: bytes, name: str, require_labels: bool = True) -> li
     return songs
 
 
-def parse_text_bytes(data: bytes, name: str, song_id: str) -> Song:
+def parse_text_bytes(data: bytes, name: str, song_id: str, headers: str = "strip") -> Song:
     """Parse one plain-text song held in memory, one lyric line per line.
 
-    Blank lines are dropped and become :attr:`Song.breaks` (always a tuple here).
+    Blank lines (and, with ``headers="strip"``, header lines) are dropped and become
+    :attr:`Song.breaks`; the headers become :attr:`Song.sections`. See the module docstring.
 
     Args:
         data: The file's bytes (a leading UTF-8 byte-order mark is ignored).
         name: File name used in error messages.
         song_id: The song's id.
+        headers: ``strip`` (header lines are taken out) or ``keep`` (they are lyrics).
 
     Raises:
-        DataError: On invalid UTF-8 (naming the line) or a song without lines.
+        DataError: On invalid UTF-8 (naming the line), an invalid ``headers`` value or a
+            song without lyric lines.
     """
+    check_header_mode(headers)
     data = data.removeprefix(_BOM)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         lineno = data[: err.start].count(b"\n") + 1
         raise DataError(f"{name}:{lineno}: invalid UTF-8 ({err.reason})") from None
-    lines = text.splitlines()
-    keep, breaks = _non_blank(lines)
-    if not keep:
+    check_unicode(song_id, "the song id", name)
+    if headers == "strip":
+        from lyricseg.data.sections import default_section_map
+
+        blocks = parse_blocks(split_lines(text), default_section_map(), any_bracketed=False)
+    else:
+        blocks = parse_blocks(split_lines(text), None)
+    flat = flatten_blocks(blocks)
+    if not flat.lines:
         raise DataError(f"{name}: the song has no lines")
-    return Song(id=song_id, lines=tuple(lines[i].strip() for i in keep), breaks=breaks)
+    return Song(
+        id=song_id,
+        lines=flat.lines,
+        breaks=flat.breaks or None,
+        sections=flat.sections if len(blocks) > 1 else None,
+    )
 
 
 def _read_bytes(path: str | Path) -> tuple[bytes, str]:
@@ -284,11 +472,14 @@ def read_jsonl(path: str | Path, require_labels: bool = True) -> list[Song]:
     return parse_jsonl_bytes(data, name, require_labels)
 
 
-def read_txt(path: str | Path, song_id: str | None = None) -> Song:
-    """Read one song from a text file, one lyric line per line; ``-`` reads standard input."""
+def read_txt(path: str | Path, song_id: str | None = None, headers: str = "strip") -> Song:
+    """Read one song from a text file, one lyric line per line; ``-`` reads standard input.
+
+    ``headers`` is as for :func:`parse_text_bytes`.
+    """
     data, name = _read_bytes(path)
     default_id = "stdin" if name == _STDIN else Path(path).stem
-    return parse_text_bytes(data, name, song_id or default_id)
+    return parse_text_bytes(data, name, song_id or default_id, headers)
 
 
 def _looks_like_jsonl(data: bytes) -> bool:
@@ -297,22 +488,26 @@ def _looks_like_jsonl(data: bytes) -> bool:
     return bool(rows) and all("lines" in (_json_object(raw) or {}) for raw in rows)
 
 
-def read_songs(path: str | Path, require_labels: bool = False) -> list[Song]:
+def read_songs(
+    path: str | Path, require_labels: bool = False, headers: str = "strip"
+) -> list[Song]:
     """Read songs from a JSONL corpus or one plain-text song, by suffix (``-``: by content).
 
-    See the module docstring for the rules.
+    See the module docstring for the rules; ``headers`` applies to a plain-text song (see
+    :func:`parse_text_bytes`); JSONL records keep their lines as given.
 
     Raises:
         DataError: On unreadable or invalid input, or when a file's content contradicts its
             suffix (a JSON-lines suffix on a file that is not JSON lines, or a plain-text
             file made of JSON records).
     """
+    check_header_mode(headers)
     data, name = _read_bytes(path)
     if name == _STDIN:
         first = _first_non_blank(data.removeprefix(_BOM))
-        if first is not None and _json_object(first[1]) is not None:
+        if first is not None and _opens_json_object(first[1]):
             return parse_jsonl_bytes(data, name, require_labels)
-        return [parse_text_bytes(data, name, "stdin")]
+        return [parse_text_bytes(data, name, "stdin", headers)]
     if is_jsonl_path(path):
         return parse_jsonl_bytes(data, name, require_labels)
     if _looks_like_jsonl(data):
@@ -321,7 +516,7 @@ def read_songs(path: str | Path, require_labels: bool = False) -> list[Song]:
             f"{'/'.join(JSONL_SUFFIXES)}) but every line is a JSON song record; rename the "
             "file to .jsonl to read it as a corpus"
         )
-    return [parse_text_bytes(data, name, Path(path).stem)]
+    return [parse_text_bytes(data, name, Path(path).stem, headers)]
 
 
 def write_jsonl(path: str | Path, songs: Sequence[Song]) -> None:
