@@ -109,7 +109,7 @@ def test_several_songs_are_separated_by_their_ids(song_dir, output_format):
 @pytest.mark.parametrize(
     ("script", "typo", "named"),
     [
-        ("predict.py", "inptu=song.txt", "valid keys: paths, task_name, ckpt, input, output"),
+        ("predict.py", "inptu=song.txt", "valid keys: paths, task_name, ckpt, input, "),
         ("train.py", "model.net.hiden_size=8", "no key 'hiden_size' in model.net; valid keys:"),
     ],
 )
