@@ -5,14 +5,19 @@
 
 Every figure comes from the JSON, with the command, date, machine and git revision that
 produced it. ``docs/results.md`` is generated whole; in the README only the text between
-``<!-- bench:start -->`` and ``<!-- bench:end -->`` is replaced. Figures quoted from
-elsewhere (:data:`QUOTED`) go to a table of their own, with their source and protocol.
+``<!-- bench:start -->`` and ``<!-- bench:end -->`` is replaced. Each part's text stands
+between ``<!-- bench:part NAME -->`` and ``<!-- /bench:part -->``: a part that the bench file
+does not hold (measured earlier, elsewhere, or by another run) keeps the text it was last
+rendered with, its provenance line included, so rerunning one part never drops another.
+Figures quoted from elsewhere (:data:`QUOTED`) go to a table of their own, with their source
+and protocol.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,8 @@ DOCS = REPO / "docs" / "results.md"
 README = REPO / "README.md"
 MODEL_CARD = REPO / "docs" / "model-card.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+PART_START, PART_END = "<!-- bench:part {} -->", "<!-- /bench:part -->"
+_PART = re.compile(r"^<!-- bench:part (\w+) -->\n(.*?)^<!-- /bench:part -->$", re.M | re.S)
 
 #: Quality columns: (key, heading); for the last three lower is better.
 COLUMNS = (
@@ -537,11 +544,28 @@ README_PARTS = ("cv", "ablation", "sections", "stanzas", "speed", "first_run", "
 MODEL_CARD_PARTS = ("cv", "sections")
 
 
+def rendered_parts(text: str) -> dict[str, str]:
+    """The text of each part rendered into ``text`` earlier, by part name (markers apart)."""
+    return {m.group(1): m.group(2) for m in _PART.finditer(text)}
+
+
 def render(
-    bench: dict[str, Any], full: bool = True, selection: tuple[str, ...] = README_PARTS
+    bench: dict[str, Any],
+    full: bool = True,
+    selection: tuple[str, ...] = README_PARTS,
+    kept: dict[str, str] | None = None,
 ) -> str:
-    """Markdown for a bench file: every part (``full``) or a block's ``selection``."""
+    """Markdown for a bench file: every part (``full``) or a block's ``selection``.
+
+    Args:
+        bench: The bench file's content.
+        full: Every part (``docs/results.md``), else only ``selection``.
+        selection: The parts of a block.
+        kept: Text rendered earlier for parts the bench file does not hold
+            (:func:`rendered_parts` of the file being rewritten).
+    """
     parts = bench.get("parts", {})
+    kept = kept or {}
     out: list[str] = []
     if full:
         out += [
@@ -553,17 +577,20 @@ def render(
         ]
     if any(p.get("meta", {}).get("quick") for p in parts.values()):
         out += ["**Quick run (`--quick`): a smoke check of the bench, not a result.**", ""]
-    names = [n for n in RENDERERS if n in parts and (full or n in selection)]
+    names = [n for n in RENDERERS if (n in parts or n in kept) and (full or n in selection)]
     if not names:
         out += ["No benchmark results yet: run `make bench`.", ""]
     for name in names:
-        part = parts[name]
-        if "error" in part:
-            out += [f"### {name}", "", f"Not measured: {part['error']}", ""]
+        out.append(PART_START.format(name))
+        if name not in parts:
+            out += kept[name].rstrip("\n").split("\n")
+        elif "error" in parts[name]:
+            out += [f"### {name}", "", f"Not measured: {parts[name]['error']}"]
         else:
-            out += [*RENDERERS[name](part, full), ""]
-        if "meta" in part:
-            out += [f"<sub>Measured by {_provenance(part['meta'])}</sub>", ""]
+            out += RENDERERS[name](parts[name], full)
+            if "meta" in parts[name]:
+                out += ["", f"<sub>Measured by {_provenance(parts[name]['meta'])}</sub>"]
+        out += [PART_END, ""]
     out += render_quoted()
     if full:  # a page of its own: sections one level up
         out = [line.replace("### ", "## ", 1) if line.startswith("### ") else line for line in out]
@@ -607,11 +634,14 @@ def publish(
     blocks = {}
     for path, selection in ((readme, README_PARTS), (model_card, MODEL_CARD_PARTS)):
         if path is not None:
-            text = render(bench, full=False, selection=selection)
-            blocks[path] = replace_block(path.read_text(encoding="utf-8"), text, str(path))
+            old = path.read_text(encoding="utf-8")
+            earlier = old.split(START, 1)[-1].split(END, 1)[0]  # checked by replace_block
+            text = render(bench, full=False, selection=selection, kept=rendered_parts(earlier))
+            blocks[path] = replace_block(old, text, str(path))
     if docs is not None:
+        kept = rendered_parts(docs.read_text(encoding="utf-8")) if docs.exists() else {}
         with atomic_write(docs) as handle:
-            handle.write(render(bench, full=True))
+            handle.write(render(bench, full=True, kept=kept))
     for path, text in blocks.items():
         with atomic_write(path) as handle:
             handle.write(text)

@@ -183,6 +183,31 @@ def test_report_replaces_only_the_readme_block(quick_bench, tmp_path):
     assert report.main(argv) == 0 and readme.read_text() == new  # re-rendering is stable
 
 
+def test_publishing_one_part_keeps_the_text_of_the_others(quick_bench, tmp_path):
+    out, _, _ = quick_bench
+    bench = json.loads((out / "bench.json").read_text())
+    kept = "### Sections (measured earlier)\n\n| a | b |\n\n<sub>Measured by an older run</sub>"
+    old_cv = "### Cross-validated quality: stale\n\n<sub>Measured by an older run</sub>"
+    block = "".join(
+        f"{report.PART_START.format(name)}\n{text}\n{report.PART_END}\n\n"
+        for name, text in (("cv", old_cv), ("sections", kept))
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# lyricseg\n{report.START}\n{block}{report.END}\nafter\n")
+    docs = tmp_path / "results.md"
+    docs.write_text(f"# Results\n\n{block.replace('### ', '## ')}")
+    report.publish(bench, docs, readme)  # the bench holds cv only
+    for text, level in ((readme.read_text(), "###"), (docs.read_text(), "##")):
+        parts = report.rendered_parts(text)
+        assert list(parts)[:2] == ["cv", "sections"]  # in the renderers' order
+        assert parts["sections"].rstrip("\n") == kept.replace("### ", f"{level} ")
+        assert "stale" not in parts["cv"] and "Cross-validated quality: 2 folds" in parts["cv"]
+    assert readme.read_text().endswith(f"{report.END}\nafter\n")
+    before = readme.read_text()
+    report.publish({"parts": {}}, docs, readme)  # nothing measured: every part kept as it is
+    assert report.rendered_parts(readme.read_text()) == report.rendered_parts(before)
+
+
 def test_report_without_markers_is_a_clear_error_and_writes_nothing(quick_bench, tmp_path, capsys):
     out, _, _ = quick_bench
     readme = tmp_path / "README.md"
