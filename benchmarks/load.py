@@ -35,8 +35,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("benchmarks.load")
 
-#: The line uvicorn logs once the server listens (with the real port when asked for port 0).
-_LISTENING = re.compile(r"Uvicorn running on http://([\d.]+):(\d+)")
+#: The line the server logs once it answers (with the real port when asked for port 0).
+_LISTENING = re.compile(r"Listening on http://([\d.]+):(\d+)")
 
 _WORDS = {
     "subject": ["the river", "my shadow", "a stranger", "the city", "your letter", "the engine"],
