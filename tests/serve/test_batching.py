@@ -1,0 +1,143 @@
+"""The micro-batcher: shared batches, caps, turns between requests, errors, worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import pytest
+from _server import LIMITS, running
+
+from lyricseg.data.songs import Song
+from lyricseg.predict import Predictor
+from lyricseg.serve import create_app
+from lyricseg.serve.batching import Batcher
+from lyricseg.utils.errors import LyricsegError
+
+
+class _Recorder:
+    """Stands for a Predictor: records each batch's song ids and answers after ``delay_s``."""
+
+    def __init__(self, delay_s: float = 0.0, fail_on: str | None = None) -> None:
+        self.batches: list[list[str]] = []
+        self.delay_s = delay_s
+        self.fail_on = fail_on
+
+    def predict(self, songs: list[Song], batch_size: int = 16) -> list[dict]:
+        self.batches.append([song.id for song in songs])
+        time.sleep(self.delay_s)
+        if self.fail_on in self.batches[-1]:
+            raise LyricsegError(f"cannot tag {self.fail_on}")
+        return [{"id": song.id, "n": len(song)} for song in songs]
+
+
+def _songs(prefix: str, count: int, lines: int = 2) -> list[Song]:
+    return [
+        Song(id=f"{prefix}{i}", lines=tuple(f"l{j}" for j in range(lines))) for i in range(count)
+    ]
+
+
+def _run(recorder: _Recorder, requests: list[list[Song]], **settings) -> list:
+    """Start a batcher, send the requests at once, and return each one's records (or error)."""
+    options = {"batch_size": 16, "max_songs": 4, "max_lines": 100, "wait_s": 0.01, "workers": 1}
+
+    async def main() -> list:
+        batcher = Batcher(recorder, **{**options, **settings})  # type: ignore[arg-type]
+        await batcher.start()
+        recorder.batches.clear()  # the warm-up
+        try:
+            tasks = [batcher.predict(songs) for songs in requests]
+            return await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await batcher.close()
+
+    return asyncio.run(main())
+
+
+def test_concurrent_requests_share_a_batch_and_get_their_own_records():
+    recorder = _Recorder()
+    requests = [_songs(f"r{n}-", 1) for n in range(4)]
+    answers = _run(recorder, requests)
+    assert answers == [[{"id": f"r{n}-0", "n": 2}] for n in range(4)]
+    assert recorder.batches == [["r0-0", "r1-0", "r2-0", "r3-0"]]
+
+
+def test_a_large_request_takes_turns_with_a_small_one():
+    recorder = _Recorder()
+    big, small = _songs("big", 10), _songs("small", 1)
+    answers = _run(recorder, [big, small], max_songs=3)
+    assert [r["id"] for r in answers[0]] == [s.id for s in big]  # in order, all of them
+    assert answers[1] == [{"id": "small0", "n": 2}]
+    assert "small0" in recorder.batches[0]  # not behind the big request's four batches
+    assert all(len(batch) <= 3 for batch in recorder.batches)
+
+
+def test_a_batch_holds_at_most_max_lines_lines_unless_one_song_is_longer():
+    recorder = _Recorder()
+    requests = [_songs("a", 3, lines=40), _songs("long", 1, lines=150)]
+    _run(recorder, requests, max_lines=100)
+    for batch in recorder.batches:
+        lines = sum(150 if name == "long0" else 40 for name in batch)
+        assert lines <= 100 or batch == ["long0"]
+    assert sorted(sum(recorder.batches, [])) == ["a0", "a1", "a2", "long0"]
+
+
+def test_a_failing_batch_fails_its_requests_and_the_batcher_goes_on():
+    recorder = _Recorder(fail_on="bad0")
+    answers = _run(recorder, [_songs("bad", 1), _songs("later", 1)], max_songs=1)
+    assert isinstance(answers[0], LyricsegError)
+    assert answers[1] == [{"id": "later0", "n": 2}]
+
+
+def test_an_empty_request_needs_no_batch():
+    recorder = _Recorder()
+    assert _run(recorder, [[]]) == [[]]
+    assert recorder.batches == []
+
+
+class _Counting(Predictor):
+    """The real model, counting its calls (the service's batches)."""
+
+    calls = 0
+
+    def predict(self, songs, **kwargs):
+        type(self).calls += 1
+        time.sleep(0.05)  # a slower model: concurrent requests queue up behind it
+        return super().predict(songs, **kwargs)
+
+
+def test_concurrent_clients_are_tagged_in_fewer_forward_passes(tiny_checkpoint):
+    loaded = Predictor.from_checkpoint(tiny_checkpoint)
+    model = _Counting(loaded.net, loaded.decoder, loaded.features, loaded.calibrator, loaded.record)
+    app = create_app(model, checkpoint="m", **LIMITS)
+    answers: list[int] = []
+    with running(app) as url:
+        _Counting.calls = 0
+
+        def ask(n: int) -> None:
+            lyrics = f"song {n}\nla la\nla la"
+            response = httpx.post(f"{url}/v1/segment", json={"lyrics": lyrics}, timeout=60)
+            answers.append(response.status_code)
+
+        threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert answers == [200] * 8
+    assert _Counting.calls < 8  # one after another, it would be 8
+
+
+@pytest.mark.slow  # starts two processes that import torch (the command tests use them too)
+def test_worker_processes_answer_as_the_model_does(tiny_checkpoint):
+    reference = Predictor.from_checkpoint(tiny_checkpoint)
+    app = create_app(reference, checkpoint="m", **LIMITS, workers=2, torch_threads=1)
+    songs = [{"id": f"s{n}", "lines": [f"line {n}", "oh oh", "oh oh", "end"]} for n in range(4)]
+    with running(app) as url:
+        records = httpx.post(f"{url}/v1/segment", json=songs, timeout=60).json()
+    expected = reference.predict([Song(id=s["id"], lines=tuple(s["lines"])) for s in songs])
+    for got, want in zip(records, expected, strict=True):
+        assert {**got, "probs": None} == {**want, "probs": None}
+        assert got["probs"] == pytest.approx(want["probs"], abs=1e-5)
