@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
+from concurrent.futures.process import BrokenProcessPool
 
 import httpx
 import pytest
@@ -141,3 +143,31 @@ def test_worker_processes_answer_as_the_model_does(tiny_checkpoint):
     for got, want in zip(records, expected, strict=True):
         assert {**got, "probs": None} == {**want, "probs": None}
         assert got["probs"] == pytest.approx(want["probs"], abs=1e-5)
+
+
+class _Crashing(_Recorder):
+    """Stands for a Predictor in a worker process; the process dies on a song named crash."""
+
+    def predict(self, songs: list[Song], batch_size: int = 16) -> list[dict]:
+        if any(song.id == "crash" for song in songs):
+            os._exit(1)
+        return super().predict(songs, batch_size)
+
+
+@pytest.mark.slow  # starts worker processes, then new ones
+def test_a_dead_worker_process_is_replaced():
+    crash = [Song(id="crash", lines=("a",))]
+
+    async def crash_then_ask() -> list:
+        batcher = Batcher(
+            _Crashing(), batch_size=4, max_songs=1, max_lines=100, wait_s=0, workers=2
+        )
+        await batcher.start()
+        try:
+            with pytest.raises(BrokenProcessPool):
+                await batcher.predict(crash)
+            return await batcher.predict(_songs("after", 1))
+        finally:
+            await batcher.close()
+
+    assert asyncio.run(crash_then_ask()) == [{"id": "after0", "n": 2}]

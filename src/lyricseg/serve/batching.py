@@ -6,7 +6,9 @@ one waits — up to ``max_songs`` songs and ``max_lines`` lines, after a short w
 concurrent requests join it, and tags it with :meth:`lyricseg.predict.Predictor.predict` (the
 same call ``predict.py`` makes). With one worker the model runs in a thread of the server
 process; with more, each worker is a process holding its own copy of the model, so that
-featurization (Python and numpy, bound by the GIL) uses several cores.
+featurization (Python and numpy, bound by the GIL) uses several cores. A batch that fails
+fails every request with a song in it (requests are checked before they queue, so only a
+fault of the model or the server gets here); worker processes that died are replaced.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import collections
 import concurrent.futures
 import multiprocessing
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,13 +110,7 @@ class Batcher:
             self._executor = concurrent.futures.ThreadPoolExecutor(1, "lyricseg-model")
             await loop.run_in_executor(self._executor, self._call, [WARM_UP])
         else:
-            # spawn, not fork: the server process runs threads (event loop, executors).
-            self._executor = concurrent.futures.ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(self.predictor, self.batch_size, self.torch_threads),
-            )
+            self._executor = self._new_pool()
             self._call = _predict_in_worker
             # One call per worker starts them all (each warms itself up when it starts).
             calls = [
@@ -122,6 +119,15 @@ class Batcher:
             ]
             await asyncio.gather(*calls)
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self.workers)]
+
+    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        # spawn, not fork: the server process runs threads (event loop, executors).
+        return concurrent.futures.ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.predictor, self.batch_size, self.torch_threads),
+        )
 
     async def close(self) -> None:
         """Stop the workers; requests still waiting fail."""
@@ -180,7 +186,7 @@ class Batcher:
 
     async def _work(self) -> None:
         """One worker's loop: wait for songs, take a batch, tag it, hand out the records."""
-        assert self._ready is not None and self._executor is not None
+        assert self._ready is not None
         loop = asyncio.get_running_loop()
         while True:
             await self._ready.wait()
@@ -192,12 +198,21 @@ class Batcher:
             if not batch:
                 continue
             songs = [song for song, _ in batch]
+            executor = self._executor
             try:
-                records = await loop.run_in_executor(self._executor, self._call, songs)
-            except Exception as err:  # handed to the requests of the batch
+                records = await loop.run_in_executor(executor, self._call, songs)
+            except BaseException as err:  # handed to the requests of the batch
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(err)
+                        future.set_exception(
+                            err if isinstance(err, Exception) else RuntimeError("cancelled")
+                        )
+                if isinstance(err, BrokenProcessPool) and self._executor is executor:
+                    log.error("A model worker process died (%s); starting new ones", err)
+                    executor.shutdown(wait=False, cancel_futures=True)
+                    self._executor = self._new_pool()
+                if not isinstance(err, Exception):
+                    raise
                 continue
             for (_, future), record in zip(batch, records, strict=True):
                 if not future.done():
