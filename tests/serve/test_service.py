@@ -19,6 +19,7 @@ from lyricseg.checkpoint import lyricseg_version
 from lyricseg.data.songs import Song, read_songs
 from lyricseg.predict import Predictor, format_table, format_tagged
 from lyricseg.serve import create_app
+from lyricseg.serve.app import is_loopback_address
 from lyricseg.utils.errors import LyricsegError
 
 SONG = (RESOURCES / "song.txt").read_text()
@@ -379,3 +380,12 @@ def test_a_body_that_trickles_in_is_408_and_closed(reference):
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
     assert b"did not arrive within 0.5 s" in answer
     assert took < 5
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("LOCALHOST", True),
+     ("0.0.0.0", False), ("::", False), ("192.168.1.5", False), ("myhost", False)],
+)  # fmt: skip
+def test_loopback_addresses(host, loopback):
+    assert is_loopback_address(host) is loopback

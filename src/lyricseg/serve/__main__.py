@@ -84,7 +84,7 @@ def run(cfg: DictConfig) -> None:
 
     from lyricseg import checkpoint
     from lyricseg.predict import Predictor
-    from lyricseg.serve.app import LOOPBACK_ADDRESSES, create_app
+    from lyricseg.serve.app import create_app, is_loopback_address
 
     if not isinstance(cfg.port, int) or not 0 <= cfg.port <= 65535:
         raise LyricsegError(f"port must be a number from 0 to 65535, got {cfg.port!r}")
@@ -112,7 +112,7 @@ def run(cfg: DictConfig) -> None:
         body_timeout_s=cfg.body_timeout_s,
         host=cfg.host,
     )
-    if cfg.host not in LOOPBACK_ADDRESSES:
+    if not is_loopback_address(cfg.host):
         log.warning("Listening on %s: other machines can reach this service", cfg.host)
     log.info("Serving %s (the address follows once the model is ready)", path)
     server = _Server(uvicorn.Config(app, **server_settings(cfg)))

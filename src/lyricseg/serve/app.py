@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import re
 import time
@@ -59,10 +60,8 @@ PAGE_POLICY = (
 )
 #: Answer formats of ``POST /v1/segment`` besides JSON (songs are separated by a blank line).
 TEXT_FORMATS = {"tagged": format_tagged, "table": format_table}
-#: Addresses whose server may be reached from this machine only, and the ``Host`` names a
-#: client of such a server uses (a browser sends the name it resolved, so a rebound DNS
-#: name shows here).
-LOOPBACK_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+#: The ``Host`` names a client of a server on a loopback address uses (a browser sends the
+#: name it resolved, so a DNS name rebound to 127.0.0.1 shows here).
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 #: A ``Host`` header: a name or a bracketed IPv6 address, then an optional port.
 _HOST = re.compile(r"(?P<name>\[[^\]]*\]|[^:\[\]]*)(?::\d+)?")
@@ -76,6 +75,16 @@ class RequestError(Exception):
         self.status = status
         self.message = message
         self.headers = headers
+
+
+def is_loopback_address(host: str) -> bool:
+    """Whether a server listening on ``host`` can be reached from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # another name
+        return False
 
 
 def is_loopback_host(host: str) -> bool:
@@ -297,7 +306,7 @@ def create_app(
         openapi_url=None,
     )
 
-    if host in LOOPBACK_ADDRESSES:
+    if is_loopback_address(host):
         app.add_middleware(LoopbackHostOnly)
 
     @app.exception_handler(RequestError)
