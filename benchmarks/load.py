@@ -3,12 +3,13 @@
     python -m benchmarks.load CKPT [--n 500] [--concurrency 1,8] [--max-seconds 300] [KEY=VALUE]
 
 Starts ``python -m lyricseg.serve`` on a free loopback port with the given checkpoint, sends
-a few warm-up requests, then ``n`` requests from ``concurrency`` clients (keep-alive
-connections), and reports errors, latency percentiles, songs per second, and the CPU time the
-server (its worker processes included) spent per song. Latency and songs per second depend on
-what else runs on the machine, so the load average at the start and end is recorded too; CPU
-time per song depends much less on it. Every loop is bounded by ``n`` and by ``max_seconds``;
-the server is stopped at the end. Traffic goes to 127.0.0.1 only.
+a few warm-up requests, then, for each number of clients in ``concurrency``, ``n`` requests
+from that many clients (keep-alive connections) to the same server, and reports errors,
+latency percentiles, songs per second, and the CPU time the server (its worker processes
+included) spent per song. Latency and songs per second depend on what else runs on the
+machine, so the load average at the start and end of each level is recorded too; CPU time per
+song depends much less on it. Every loop is bounded by ``n`` and by ``max_seconds``; the
+server is stopped at the end. Traffic goes to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -248,23 +249,25 @@ def measure(
 def run_load(
     ckpt: str | Path,
     n: int = 500,
-    concurrency: int = 8,
+    levels: Sequence[int] = (1, 8),
     *,
     lines: int = 60,
     max_seconds: float = 300.0,
     warmup: int = 10,
     overrides: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    """Serve ``ckpt`` locally and load it (see :func:`measure` for the result's keys).
+) -> list[dict[str, Any]]:
+    """Serve ``ckpt`` locally and load it at each number of clients in ``levels`` in turn.
 
-    ``overrides`` go to the server's command line (``workers=1``). The result also holds
-    ``lines`` (per song), ``checked`` (whether a warm-up answer had one label and one
-    probability per line), ``server_cpu_s`` (CPU time of the server and its workers during
-    the measured requests), ``cpu_ms_per_song`` (that per successful request), ``cores``,
-    ``settings`` (the overrides) and ``load_avg_start``/``load_avg`` (the machine's 1-minute
-    load average before and after the measured requests, other processes included).
+    One server answers every level (after ``warmup`` requests); ``overrides`` go to its
+    command line (``workers=1``). Each row holds :func:`measure`'s keys and ``lines`` (per
+    song), ``checked`` (whether a warm-up answer had one label and one probability per
+    line), ``server_cpu_s`` (CPU time of the server and its workers during the row's
+    requests), ``cpu_ms_per_song`` (that per successful request), ``cores``, ``settings``
+    (the overrides) and ``load_avg_start``/``load_avg`` (the machine's 1-minute load average
+    before and after the row's requests, other processes included).
     """
     body = json.dumps({"id": "load", "lyrics": invented_song(lines)}).encode()
+    rows = []
     with start_server(ckpt, *overrides) as server:
         host, port = server.url.removeprefix("http://").split(":")
         conn = _connect(host, int(port))
@@ -273,21 +276,26 @@ def run_load(
         status, answer = answers[-1]
         record = json.loads(answer) if status == 200 else {}
         checked = len(record.get("labels", [])) == len(record.get("probs", [])) == lines
-        load_start, cpu_start = os.getloadavg()[0], cpu_seconds(server.pid)
-        result = measure(server.url, body, n, concurrency, max_seconds)
-        cpu = cpu_seconds(server.pid) - cpu_start
-    done = result["requests"] - result["errors"]
-    return {
-        **result,
-        "lines": lines,
-        "checked": checked,
-        "server_cpu_s": cpu,
-        "cpu_ms_per_song": 1000 * cpu / done if done else None,
-        "cores": os.cpu_count(),
-        "settings": list(overrides),
-        "load_avg_start": load_start,
-        "load_avg": os.getloadavg()[0],
-    }
+        for concurrency in levels:
+            log.info("%d requests from %d clients ...", n, concurrency)
+            load_start, cpu_start = os.getloadavg()[0], cpu_seconds(server.pid)
+            result = measure(server.url, body, n, concurrency, max_seconds)
+            cpu = cpu_seconds(server.pid) - cpu_start
+            done = result["requests"] - result["errors"]
+            rows.append(
+                {
+                    **result,
+                    "lines": lines,
+                    "checked": checked,
+                    "server_cpu_s": cpu,
+                    "cpu_ms_per_song": 1000 * cpu / done if done else None,
+                    "cores": os.cpu_count(),
+                    "settings": list(overrides),
+                    "load_avg_start": load_start,
+                    "load_avg": os.getloadavg()[0],
+                }
+            )
+    return rows
 
 
 def format_table(results: list[dict[str, Any]]) -> str:
@@ -311,7 +319,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the load check for each concurrency and print a table."""
+    """Run the load check at each concurrency and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ckpt", help="checkpoint to serve")
     parser.add_argument("--n", type=int, default=500, help="requests per concurrency level")
@@ -323,19 +331,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    results = []
-    for level in (int(x) for x in args.concurrency.split(",")):
-        log.info("%d requests at concurrency %d ...", args.n, level)
-        results.append(
-            run_load(
-                args.ckpt,
-                args.n,
-                level,
-                lines=args.lines,
-                max_seconds=args.max_seconds,
-                overrides=tuple(args.overrides),
-            )
-        )
+    results = run_load(
+        args.ckpt,
+        args.n,
+        [int(x) for x in args.concurrency.split(",")],
+        lines=args.lines,
+        max_seconds=args.max_seconds,
+        overrides=tuple(args.overrides),
+    )
     print(f"{args.lines}-line song, {os.cpu_count()} cores, checkpoint {args.ckpt}")
     print(format_table(results))
     return 1 if any(r["errors"] or not r["checked"] for r in results) else 0
