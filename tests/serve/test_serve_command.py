@@ -149,3 +149,28 @@ def test_open_connections_are_bounded(tiny_checkpoint):
             for conn in conns:
                 conn.close()
 
+
+def test_help_describes_the_services_own_settings(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "lyricseg.serve", "max_request_lines=900", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for setting in (
+        "max_body_bytes=1048576",
+        "body_timeout_s=10",
+        "max_request_lines=900",  # current values, overrides included
+        "max_connections=64",
+        "keep_alive_s=5",
+        "workers=2",
+        "torch_threads=1",
+        "batch_wait_ms=2",
+    ):
+        assert f"\n  {setting}\n" in text, setting
+    assert "Content-Type: application/json" in text and "[::1]" in text
+    assert "loss:" not in text and "experiment:" not in text  # no training groups
