@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import threading
 import time
@@ -171,3 +172,44 @@ def test_a_dead_worker_process_is_replaced():
             await batcher.close()
 
     assert asyncio.run(crash_then_ask()) == [{"id": "after0", "n": 2}]
+
+
+class _DyingPool(concurrent.futures.ThreadPoolExecutor):
+    """Stands for a pool of worker processes: one dies on a song named crash, which breaks
+    the pool for good, as a real ``ProcessPoolExecutor`` is broken once a worker dies."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.broken = False
+
+    def submit(self, fn, songs, /):  # the pool's function stands for the worker; unused
+        if self.broken or any(song.id == "crash" for song in songs):
+            self.broken = True
+            failed: concurrent.futures.Future = concurrent.futures.Future()
+            failed.set_exception(BrokenProcessPool("a worker died"))
+            return failed
+        return super().submit(lambda: [{"id": song.id, "n": len(song)} for song in songs])
+
+
+def test_a_broken_worker_pool_is_replaced_and_the_next_request_is_answered():
+    pools: list[_DyingPool] = []
+
+    class _Batcher(Batcher):
+        def _new_pool(self) -> _DyingPool:
+            pools.append(_DyingPool())
+            return pools[-1]
+
+    async def crash_then_ask() -> list:
+        batcher = _Batcher(
+            _Recorder(), batch_size=4, max_songs=1, max_lines=100, wait_s=0, workers=2
+        )
+        await batcher.start()
+        try:
+            with pytest.raises(BrokenProcessPool):
+                await batcher.predict([Song(id="crash", lines=("a",))])
+            return await batcher.predict(_songs("after", 1))
+        finally:
+            await batcher.close()
+
+    assert asyncio.run(crash_then_ask()) == [{"id": "after0", "n": 2}]
+    assert len(pools) == 2 and pools[0].broken and not pools[1].broken

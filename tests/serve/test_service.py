@@ -293,6 +293,54 @@ def test_a_server_fault_is_a_500_without_traceback(tiny_checkpoint, caplog):
 # --- safety limits ------------------------------------------------------------------------
 
 
+class _Queued(Predictor):
+    """The real model, holding its first batch until a song named tiny is queued, and slow
+    on the others (so that a request answered one batch later is answered visibly later)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.tiny_queued = threading.Event()
+        self.batches: list[list[str]] = []
+
+    def check(self, songs):
+        super().check(songs)  # the service checks a request's songs just before queueing them
+        if any(song.id == "tiny" for song in songs):
+            self.tiny_queued.set()
+
+    def predict(self, songs, **kwargs):
+        if songs[0].id != "warm-up":
+            self.batches.append([song.id for song in songs])
+            if len(self.batches) == 1:
+                self.tiny_queued.wait(timeout=10)
+            else:
+                time.sleep(0.2)
+        return super().predict(songs, **kwargs)
+
+
+def test_a_tiny_request_is_not_starved_by_a_huge_one(tiny_checkpoint):
+    loaded = Predictor.from_checkpoint(tiny_checkpoint)
+    model = _Queued(loaded.net, loaded.decoder, loaded.features, loaded.calibrator, loaded.record)
+    app = create_app(model, checkpoint="m", **LIMITS, batch_size=2)
+    huge = [{"id": f"huge{n}", "lines": [f"line {i}" for i in range(60)]} for n in range(5)]
+    answered: dict[str, tuple[float, int]] = {}
+    with running(app) as url:
+
+        def post(name: str, body: object) -> None:
+            response = httpx.post(f"{url}/v1/segment", json=body, timeout=60)
+            answered[name] = (time.monotonic(), response.status_code)
+
+        first = threading.Thread(target=post, args=("huge", huge))
+        first.start()
+        deadline = time.monotonic() + 30
+        while not model.batches and time.monotonic() < deadline:
+            time.sleep(0.01)  # the huge request holds the model
+        post("tiny", {"id": "tiny", "lines": ["la la", "oh"]})
+        first.join()
+    assert answered["huge"][1] == answered["tiny"][1] == 200
+    assert answered["tiny"][0] < answered["huge"][0]  # not after all five huge songs
+    assert model.batches[0] == ["huge0", "huge1"] and "tiny" in model.batches[1]
+
+
 def test_work_past_the_request_budget_is_422(client):
     budget = LIMITS["max_request_lines"]
     per_song = budget // 3 + 1  # under max_lines, three of them (under max_songs) over budget
