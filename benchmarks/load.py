@@ -3,10 +3,13 @@
     python -m benchmarks.load CKPT [--n 500] [--concurrency 1,8] [--max-seconds 300] [KEY=VALUE]
 
 Starts ``python -m lyricseg.serve`` on a free loopback port with the given checkpoint, sends
-a few warm-up requests, then ``n`` requests from ``concurrency`` clients (keep-alive
-connections), and reports errors, latency percentiles and songs per second. Every loop is
-bounded by ``n`` and by ``max_seconds``; the server is stopped at the end. Traffic goes to
-127.0.0.1 only.
+a few warm-up requests, then, for each number of clients in ``concurrency``, ``n`` requests
+from that many clients (keep-alive connections) to the same server, and reports errors,
+latency percentiles, songs per second, and the CPU time the server (its worker processes
+included) spent per song. Latency and songs per second depend on what else runs on the
+machine, so the load average at the start and end of each level is recorded too; CPU time per
+song depends much less on it. Every loop is bounded by ``n`` and by ``max_seconds``; the
+server is stopped at the end. Traffic goes to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -28,15 +31,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("benchmarks.load")
 
-#: The line uvicorn logs once the server listens (with the real port when asked for port 0).
-_LISTENING = re.compile(r"Uvicorn running on http://([\d.]+):(\d+)")
+#: The line the server logs once it answers (with the real port when asked for port 0).
+_LISTENING = re.compile(r"Listening on http://([\d.]+):(\d+)")
 
 _WORDS = {
     "subject": ["the river", "my shadow", "a stranger", "the city", "your letter", "the engine"],
@@ -63,8 +66,40 @@ def invented_song(n_lines: int = 60, seed: int = 0) -> str:
     return "\n".join(out).strip()
 
 
+class Server(NamedTuple):
+    """A running server: its base URL (``http://127.0.0.1:PORT``) and process id."""
+
+    url: str
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and all its descendants.
+
+    Read from Linux's ``/proc``; descendants that already exited count once waited for.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    used: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        used[int(entry.name)] = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += used.get(current, 0)
+        todo += children.get(current, [])
+    return total / ticks
+
+
 @contextlib.contextmanager
-def start_server(ckpt: str | Path, *overrides: str, timeout: float = 180.0) -> Iterator[str]:
+def start_server(ckpt: str | Path, *overrides: str, timeout: float = 180.0) -> Iterator[Server]:
     """Run ``python -m lyricseg.serve`` on a free loopback port until the block ends.
 
     Args:
@@ -73,7 +108,7 @@ def start_server(ckpt: str | Path, *overrides: str, timeout: float = 180.0) -> I
         timeout: Seconds to wait for the server to listen.
 
     Yields:
-        The server's base URL, ``http://127.0.0.1:PORT``.
+        The server's base URL and process id.
 
     Raises:
         RuntimeError: When the server exits or does not listen in time (with its log tail).
@@ -122,7 +157,7 @@ def start_server(ckpt: str | Path, *overrides: str, timeout: float = 180.0) -> I
                 match = _LISTENING.search(text)
                 if match:
                     url = f"http://{match[1]}:{match[2]}"
-            yield url
+            yield Server(url, proc.pid)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
@@ -214,31 +249,53 @@ def measure(
 def run_load(
     ckpt: str | Path,
     n: int = 500,
-    concurrency: int = 8,
+    levels: Sequence[int] = (1, 8),
     *,
     lines: int = 60,
     max_seconds: float = 300.0,
     warmup: int = 10,
     overrides: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    """Serve ``ckpt`` locally and load it (see :func:`measure` for the result's keys).
+) -> list[dict[str, Any]]:
+    """Serve ``ckpt`` locally and load it at each number of clients in ``levels`` in turn.
 
-    ``overrides`` go to the server's command line (``torch_threads=2``). The result also
-    holds ``lines`` (per song), ``checked`` (whether a warm-up answer had one label and one
-    probability per line) and ``load_avg`` (the machine's 1-minute load average at the end,
-    other processes included).
+    One server answers every level (after ``warmup`` requests); ``overrides`` go to its
+    command line (``workers=1``). Each row holds :func:`measure`'s keys and ``lines`` (per
+    song), ``checked`` (whether a warm-up answer had one label and one probability per
+    line), ``server_cpu_s`` (CPU time of the server and its workers during the row's
+    requests), ``cpu_ms_per_song`` (that per successful request), ``cores``, ``settings``
+    (the overrides) and ``load_avg_start``/``load_avg`` (the machine's 1-minute load average
+    before and after the row's requests, other processes included).
     """
     body = json.dumps({"id": "load", "lyrics": invented_song(lines)}).encode()
-    with start_server(ckpt, *overrides) as url:
-        host, port = url.removeprefix("http://").split(":")
+    rows = []
+    with start_server(ckpt, *overrides) as server:
+        host, port = server.url.removeprefix("http://").split(":")
         conn = _connect(host, int(port))
         answers = [_post(conn, body) for _ in range(warmup)]
         conn.close()
         status, answer = answers[-1]
         record = json.loads(answer) if status == 200 else {}
         checked = len(record.get("labels", [])) == len(record.get("probs", [])) == lines
-        result = measure(url, body, n, concurrency, max_seconds)
-    return {**result, "lines": lines, "checked": checked, "load_avg": os.getloadavg()[0]}
+        for concurrency in levels:
+            log.info("%d requests from %d clients ...", n, concurrency)
+            load_start, cpu_start = os.getloadavg()[0], cpu_seconds(server.pid)
+            result = measure(server.url, body, n, concurrency, max_seconds)
+            cpu = cpu_seconds(server.pid) - cpu_start
+            done = result["requests"] - result["errors"]
+            rows.append(
+                {
+                    **result,
+                    "lines": lines,
+                    "checked": checked,
+                    "server_cpu_s": cpu,
+                    "cpu_ms_per_song": 1000 * cpu / done if done else None,
+                    "cores": os.cpu_count(),
+                    "settings": list(overrides),
+                    "load_avg_start": load_start,
+                    "load_avg": os.getloadavg()[0],
+                }
+            )
+    return rows
 
 
 def format_table(results: list[dict[str, Any]]) -> str:
@@ -248,20 +305,21 @@ def format_table(results: list[dict[str, Any]]) -> str:
         return "-" if value is None else f"{value:.1f}"
 
     rows = [
-        "| concurrency | requests | errors | p50 ms | p95 ms | max ms | songs/s | load avg |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| concurrency | requests | errors | p50 ms | p95 ms | max ms | songs/s "
+        "| server CPU ms/song | load avg |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rows.append(
             f"| {r['concurrency']} | {r['requests']} | {r['errors']} | {num(r['p50_ms'])} | "
             f"{num(r['p95_ms'])} | {num(r['max_ms'])} | {num(r['songs_per_s'])} | "
-            f"{r['load_avg']:.1f} |"
+            f"{num(r['cpu_ms_per_song'])} | {r['load_avg_start']:.1f} → {r['load_avg']:.1f} |"
         )
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the load check for each concurrency and print a table."""
+    """Run the load check at each concurrency and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ckpt", help="checkpoint to serve")
     parser.add_argument("--n", type=int, default=500, help="requests per concurrency level")
@@ -269,23 +327,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=60, help="lines of the song sent")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="time bound per level")
     parser.add_argument(
-        "overrides", nargs="*", help="server settings, e.g. torch_threads=2 (conf/serve.yaml)"
+        "overrides", nargs="*", help="server settings, e.g. workers=1 (conf/serve.yaml)"
     )
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    results = []
-    for level in (int(x) for x in args.concurrency.split(",")):
-        log.info("%d requests at concurrency %d ...", args.n, level)
-        results.append(
-            run_load(
-                args.ckpt,
-                args.n,
-                level,
-                lines=args.lines,
-                max_seconds=args.max_seconds,
-                overrides=tuple(args.overrides),
-            )
-        )
+    results = run_load(
+        args.ckpt,
+        args.n,
+        [int(x) for x in args.concurrency.split(",")],
+        lines=args.lines,
+        max_seconds=args.max_seconds,
+        overrides=tuple(args.overrides),
+    )
     print(f"{args.lines}-line song, {os.cpu_count()} cores, checkpoint {args.ckpt}")
     print(format_table(results))
     return 1 if any(r["errors"] or not r["checked"] for r in results) else 0

@@ -402,7 +402,7 @@ class Bench:
         from benchmarks.load import run_load
 
         ckpt = self.checkpoint()
-        rows = [run_load(ckpt, self.args.load_n, c) for c in self.args.concurrency]
+        rows = run_load(ckpt, self.args.load_n, self.args.concurrency)
         return {"rows": rows}
 
     def part_losses(self) -> dict[str, Any]:

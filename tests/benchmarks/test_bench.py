@@ -312,3 +312,31 @@ def test_ensemble_recipe_scores_its_members_alone_and_averages_them(tmp_path, mo
     for e, a, b in zip(ensemble, one, two, strict=True):
         mean = [(x + y) / 2 for x, y in zip(a["probs"], b["probs"], strict=True)]
         assert e["probs"] == pytest.approx(mean, abs=1e-5)
+
+
+def test_load_part_measures_the_service_and_publishes_its_table(
+    tiny_checkpoint, tmp_path, monkeypatch
+):
+    """``make bench``'s load part, end to end: the served model under load, into the JSON
+    and from there into the README's generated block (never typed by hand)."""
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    SyntheticCorpus(n_train=2, n_val=1, n_test=0, seed=5).write(corpus)
+    readme, docs, card = tmp_path / "README.md", tmp_path / "results.md", tmp_path / "card.md"
+    for path in (readme, card):
+        path.write_text(f"# doc\n{report.START}\nTYPED 0.999\n{report.END}\n")
+    monkeypatch.setattr(report, "README", readme)
+    monkeypatch.setattr(report, "DOCS", docs)
+    monkeypatch.setattr(report, "MODEL_CARD", card)
+    argv = ["--parts", "load", "--ckpt", str(tiny_checkpoint), "--load-n", "16"]
+    argv += ["--concurrency", "1,4", "--corpus", str(corpus), "--out", str(out)]
+    assert run.main(argv) == 0
+    rows = json.loads((out / "bench.json").read_text())["parts"]["load"]["rows"]
+    assert [r["concurrency"] for r in rows] == [1, 4]
+    for r in rows:
+        assert r["checked"] and r["lines"] == 60 and r["requests"] == 16 and r["errors"] == 0
+        assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["max_ms"] and r["songs_per_s"] > 0
+        assert r["server_cpu_s"] > 0 and r["cpu_ms_per_song"] > 0 and r["cores"] >= 1
+        assert r["load_avg_start"] >= 0 and r["load_avg"] >= 0
+    block = readme.read_text().split(report.START)[1].split(report.END)[0]
+    assert "### HTTP service under load (60-line song" in block
+    assert "| 4 | 16 | 0 | " in block and "TYPED" not in block

@@ -12,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 #: Limits of the test server (small, so that the tests can cross them cheaply).
-LIMITS = {"max_body_bytes": 64 * 1024, "max_lines": 120, "max_songs": 5}
+LIMITS = {"max_body_bytes": 64 * 1024, "max_lines": 120, "max_songs": 5, "max_request_lines": 300}
 
 
 @contextlib.contextmanager

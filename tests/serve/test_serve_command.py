@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
 from support import REPO
 
-from benchmarks.load import invented_song, run_load, start_server
+from benchmarks.load import cpu_seconds, invented_song, start_server
 
 
 def test_serve_command_answers_until_stopped(tiny_checkpoint):
-    with start_server(tiny_checkpoint, "max_songs=2", "max_lines=50") as url:
+    with start_server(tiny_checkpoint, "max_songs=2", "max_lines=50") as (url, _):
         assert url.startswith("http://127.0.0.1:")
         info = httpx.get(f"{url}/healthz", timeout=30).json()
         assert info["checkpoint"] == tiny_checkpoint.name
@@ -67,9 +72,105 @@ def test_invented_song_has_the_asked_lines_and_stanzas():
     assert invented_song(60) == song != invented_song(60, seed=1)
 
 
-def test_load_check_counts_every_request(tiny_checkpoint):
-    result = run_load(tiny_checkpoint, n=24, concurrency=4, max_seconds=120, warmup=2)
-    assert result["checked"] and result["lines"] == 60
-    assert result["requests"] == 24 and result["errors"] == 0
-    assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["max_ms"]
-    assert result["songs_per_s"] > 0 and result["concurrency"] == 4
+def test_cpu_seconds_count_a_live_grandchild():
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+    grandchild = burn + "time.sleep(60)"
+    child = (
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', {grandchild!r}])\n"
+        "time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", child], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while cpu_seconds(proc.pid) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cpu_seconds(proc.pid) >= 0.3  # the grandchild's time, while it still runs
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_a_taken_port_is_one_line_before_the_model_loads(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lyricseg.serve",
+                # a missing model: had it been loaded first, this would be the error
+                f"ckpt={tmp_path}/missing.ckpt",
+                f"port={port}",
+                f"hydra.run.dir={tmp_path}/run",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    message = (
+        f"error: port {port} on 127.0.0.1 is already in use (another server?); "
+        "choose another with port=N"
+    )
+    assert result.stderr.splitlines() == [message]
+
+
+def test_open_connections_are_bounded(tiny_checkpoint):
+    body = json.dumps({"lyrics": "a\nb"}).encode()
+    headers = {"Content-Type": "application/json"}
+    with start_server(tiny_checkpoint, "max_connections=2", "workers=1") as (url, _):
+        address = url.removeprefix("http://").split(":")
+        conns = [http.client.HTTPConnection(address[0], int(address[1]), timeout=30)]
+        conns.append(http.client.HTTPConnection(address[0], int(address[1]), timeout=30))
+
+        def status(conn: http.client.HTTPConnection) -> int:
+            conn.request("POST", "/v1/segment", body, headers)
+            response = conn.getresponse()
+            response.read()
+            return response.status
+
+        try:
+            assert [status(c) for c in conns] == [200, 200]  # two open keep-alive connections
+            conns.append(http.client.HTTPConnection(address[0], int(address[1]), timeout=30))
+            assert status(conns[2]) == 503  # a third is one too many
+            conns.pop(0).close()
+            conns.pop(0).close()
+            deadline = time.monotonic() + 10
+            while (answer := status(conns[0])) == 503 and time.monotonic() < deadline:
+                time.sleep(0.1)  # the server notices the closed connections
+            assert answer == 200
+        finally:
+            for conn in conns:
+                conn.close()
+
+
+def test_help_describes_the_services_own_settings(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "lyricseg.serve", "max_request_lines=900", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for setting in (
+        "max_body_bytes=1048576",
+        "body_timeout_s=10",
+        "max_request_lines=900",  # current values, overrides included
+        "max_connections=64",
+        "keep_alive_s=5",
+        "workers=2",
+        "torch_threads=1",
+        "batch_wait_ms=2",
+    ):
+        assert f"\n  {setting}\n" in text, setting
+    assert "Content-Type: application/json" in text and "[::1]" in text
+    assert "loss:" not in text and "experiment:" not in text  # no training groups

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -16,9 +19,12 @@ from lyricseg.checkpoint import lyricseg_version
 from lyricseg.data.songs import Song, read_songs
 from lyricseg.predict import Predictor, format_songs, format_table, format_tagged
 from lyricseg.serve import create_app
+from lyricseg.serve.app import is_loopback_address
 from lyricseg.utils.errors import LyricsegError
 
 SONG = (RESOURCES / "song.txt").read_text()
+#: What a JSON body is sent with (without it, 415).
+JSON = {"Content-Type": "application/json"}
 
 
 def read_back(tmp_path: Path, song: str | list[str], song_id: str) -> Song:
@@ -37,6 +43,13 @@ def expected(reference: Predictor, tmp_path: Path, song: str | list[str], song_i
     """The record predict.py gives for the same song read from a file."""
     (record,) = reference.predict([read_back(tmp_path, song, song_id)])
     return record
+
+
+def assert_same_record(got: dict, want: dict) -> None:
+    """The record of a song tagged in a batch with other requests' songs is the record of the
+    song alone, but for float rounding (the batch's shape changes the order of sums)."""
+    assert {**got, "probs": None} == {**want, "probs": None}
+    assert got["probs"] == pytest.approx(want["probs"], abs=1e-5)
 
 
 def test_healthz_describes_the_model(client, tiny_checkpoint):
@@ -113,7 +126,7 @@ def test_concurrent_requests_get_their_own_answers(client, reference, tmp_path):
         thread.join()
     for n, lines in enumerate(songs):
         assert answers[n].status_code == 200
-        assert answers[n].json() == expected(reference, tmp_path, lines, f"s{n}")
+        assert_same_record(answers[n].json(), expected(reference, tmp_path, lines, f"s{n}"))
 
 
 BAD_REQUESTS = {
@@ -140,7 +153,7 @@ BAD_REQUESTS = {
 
 @pytest.mark.parametrize("body", BAD_REQUESTS.values(), ids=BAD_REQUESTS.keys())
 def test_bad_requests_are_400_with_a_json_error(client, body):
-    response = client.post("/v1/segment", content=body)
+    response = client.post("/v1/segment", content=body, headers=JSON)
     assert response.status_code == 400, response.text
     detail = response.json()["detail"]
     assert isinstance(detail, str) and detail and "Traceback" not in detail
@@ -171,9 +184,9 @@ def _body_of_size(size: int) -> bytes:
 
 def test_body_at_the_limit_is_read_and_one_byte_more_is_413(client):
     limit = LIMITS["max_body_bytes"]
-    at_limit = client.post("/v1/segment", content=_body_of_size(limit))
+    at_limit = client.post("/v1/segment", content=_body_of_size(limit), headers=JSON)
     assert at_limit.status_code == 200  # one long line
-    over = client.post("/v1/segment", content=_body_of_size(limit + 1))
+    over = client.post("/v1/segment", content=_body_of_size(limit + 1), headers=JSON)
     assert over.status_code == 413
     assert over.json()["detail"] == f"request body over the limit of {limit} bytes"
 
@@ -181,7 +194,7 @@ def test_body_at_the_limit_is_read_and_one_byte_more_is_413(client):
 def test_chunked_body_over_the_limit_is_413(client):
     body = _body_of_size(3 * LIMITS["max_body_bytes"])
     chunks = (body[i : i + 4096] for i in range(0, len(body), 4096))
-    response = client.post("/v1/segment", content=chunks)  # no Content-Length
+    response = client.post("/v1/segment", content=chunks, headers=JSON)  # no Content-Length
     assert response.status_code == 413
     assert "limit" in response.json()["detail"]
 
@@ -227,7 +240,7 @@ def test_page_is_self_contained(client):
 # --- edge cases in process (TestClient) --------------------------------------------------
 
 
-@pytest.mark.parametrize("limit", ["max_body_bytes", "max_lines", "max_songs", "batch_size"])
+@pytest.mark.parametrize("limit", [*LIMITS, "batch_size", "max_batch_lines", "workers"])
 @pytest.mark.parametrize("value", [0, -1, 2.5, True, None])
 def test_limits_must_be_positive_integers(reference, limit, value):
     limits = {**LIMITS, "batch_size": 4, limit: value}
@@ -235,10 +248,24 @@ def test_limits_must_be_positive_integers(reference, limit, value):
         create_app(reference, checkpoint="m", **limits)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("batch_wait_ms", -1),
+        ("body_timeout_s", 0),
+        ("body_timeout_s", "5"),
+        ("batch_wait_ms", float("nan")),
+    ],
+)
+def test_times_must_be_numbers_in_range(reference, name, value):
+    with pytest.raises(LyricsegError, match=f"^{name} must be a number of at least"):
+        create_app(reference, checkpoint="m", **LIMITS, **{name: value})
+
+
 def test_the_models_own_line_limit_is_422(tiny_checkpoint):
     predictor = Predictor.from_checkpoint(tiny_checkpoint, max_lines=3)
-    app = create_app(predictor, checkpoint="m", max_body_bytes=10_000, max_lines=100, max_songs=2)
-    with TestClient(app) as http:
+    app = create_app(predictor, checkpoint="m", **LIMITS)
+    with TestClient(app, base_url="http://localhost") as http:
         response = http.post("/v1/segment", json={"id": "long", "lines": ["a", "b", "c", "d"]})
     assert response.status_code == 422
     assert "song 'long' has 4 lines; the limit is 3" in response.json()["detail"]
@@ -256,9 +283,158 @@ class _Broken(Predictor):
 def test_a_server_fault_is_a_500_without_traceback(tiny_checkpoint, caplog):
     loaded = Predictor.from_checkpoint(tiny_checkpoint)
     broken = _Broken(loaded.net, loaded.decoder, loaded.features, loaded.calibrator, loaded.record)
-    app = create_app(broken, checkpoint="m", max_body_bytes=10_000, max_lines=100, max_songs=2)
+    app = create_app(broken, checkpoint="m", **LIMITS)
     with running(app) as url:
         response = httpx.post(f"{url}/v1/segment", json={"lyrics": "a"}, timeout=60)
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error; see the server log"}
     assert "boom" in caplog.text  # the cause goes to the log, not to the client
+
+
+# --- safety limits ------------------------------------------------------------------------
+
+
+class _Queued(Predictor):
+    """The real model, holding its first batch until a song named tiny is queued, and slow
+    on the others (so that a request answered one batch later is answered visibly later)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.tiny_queued = threading.Event()
+        self.batches: list[list[str]] = []
+
+    def check(self, songs):
+        super().check(songs)  # the service checks a request's songs just before queueing them
+        if any(song.id == "tiny" for song in songs):
+            self.tiny_queued.set()
+
+    def predict(self, songs, **kwargs):
+        if songs[0].id != "warm-up":
+            self.batches.append([song.id for song in songs])
+            if len(self.batches) == 1:
+                self.tiny_queued.wait(timeout=10)
+            else:
+                time.sleep(0.2)
+        return super().predict(songs, **kwargs)
+
+
+def test_a_tiny_request_is_not_starved_by_a_huge_one(tiny_checkpoint):
+    loaded = Predictor.from_checkpoint(tiny_checkpoint)
+    model = _Queued(loaded.net, loaded.decoder, loaded.features, loaded.calibrator, loaded.record)
+    app = create_app(model, checkpoint="m", **LIMITS, batch_size=2)
+    huge = [{"id": f"huge{n}", "lines": [f"line {i}" for i in range(60)]} for n in range(5)]
+    answered: dict[str, tuple[float, int]] = {}
+    with running(app) as url:
+
+        def post(name: str, body: object) -> None:
+            response = httpx.post(f"{url}/v1/segment", json=body, timeout=60)
+            answered[name] = (time.monotonic(), response.status_code)
+
+        first = threading.Thread(target=post, args=("huge", huge))
+        first.start()
+        deadline = time.monotonic() + 30
+        while not model.batches and time.monotonic() < deadline:
+            time.sleep(0.01)  # the huge request holds the model
+        post("tiny", {"id": "tiny", "lines": ["la la", "oh"]})
+        first.join()
+    assert answered["huge"][1] == answered["tiny"][1] == 200
+    assert answered["tiny"][0] < answered["huge"][0]  # not after all five huge songs
+    assert model.batches[0] == ["huge0", "huge1"] and "tiny" in model.batches[1]
+
+
+def test_work_past_the_request_budget_is_422(client):
+    budget = LIMITS["max_request_lines"]
+    per_song = budget // 3 + 1  # under max_lines, three of them (under max_songs) over budget
+    songs = [{"lines": [f"line {i} of {n}" for i in range(per_song)]} for n in range(3)]
+    response = client.post("/v1/segment", json=songs)
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"{3 * per_song} lines in one request; the limit is {budget} "
+        "(send the songs in several requests)"
+    )
+    assert client.post("/v1/segment", json=songs[:2]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; b=x"],
+)
+def test_a_post_not_sent_as_json_is_415(client, content_type):
+    # A page on another site can send these without asking the server first (no preflight).
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    response = client.post("/v1/segment", content=b'{"lyrics": "a"}', headers=headers)
+    assert response.status_code == 415
+    assert response.json()["detail"] == "the body must be sent with Content-Type: application/json"
+
+
+def test_json_with_a_charset_is_accepted(client):
+    headers = {"Content-Type": "Application/JSON; charset=utf-8"}
+    response = client.post("/v1/segment", content=b'{"lyrics": "a"}', headers=headers)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.nip.io", "::1"])
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/"), ("GET", "/healthz"), ("POST", "/v1/segment")]
+)
+def test_a_foreign_host_name_is_421_on_loopback(client, host, method, path):
+    # DNS rebinding: a name the attacker controls resolves to 127.0.0.1; the Host says so.
+    response = client.request(method, path, json={"lyrics": "a"}, headers={"Host": host})
+    assert response.status_code == 421
+    assert "Host" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost:8000", "LOCALHOST", "[::1]:1234"])
+def test_loopback_host_names_are_answered(client, host):
+    assert client.get("/healthz", headers={"Host": host}).status_code == 200
+
+
+def test_any_host_name_is_answered_off_loopback(reference):
+    app = create_app(reference, checkpoint="m", **LIMITS, host="0.0.0.0")
+    with TestClient(app, base_url="http://lyricseg.example") as http:
+        assert http.get("/healthz").status_code == 200
+
+
+def _raw_request(url: str, head: bytes) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(head)
+    return sock
+
+
+def _read_answer(sock: socket.socket) -> bytes:
+    answer = b""
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_body_that_trickles_in_is_408_and_closed(reference):
+    app = create_app(reference, checkpoint="m", **LIMITS, body_timeout_s=0.5)
+    with running(app) as url:
+        sock = _raw_request(
+            url,
+            b"POST /v1/segment HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        )
+        started = time.monotonic()
+        with sock:
+            for _ in range(15):  # one byte every 0.1 s: never idle, never done
+                with contextlib.suppress(OSError):
+                    sock.sendall(b" ")
+                time.sleep(0.1)
+            answer = _read_answer(sock)  # the server closes the connection
+        took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b"did not arrive within 0.5 s" in answer
+    assert took < 5
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("LOCALHOST", True),
+     ("0.0.0.0", False), ("::", False), ("192.168.1.5", False), ("myhost", False)],
+)  # fmt: skip
+def test_loopback_addresses(host, loopback):
+    assert is_loopback_address(host) is loopback

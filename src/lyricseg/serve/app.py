@@ -11,18 +11,26 @@ Endpoints:
 * ``GET /``: the page (``static/index.html``, one self-contained file).
 
 Errors are JSON ``{"detail": "..."}``: 400 malformed JSON, wrong shape or a song without
-lines; 413 body over ``max_body_bytes``; 422 more than ``max_songs`` songs or a song over
-``max_lines`` lines; 500 (no traceback in the answer) only for a fault of the server itself.
+lines; 408 a body not received within ``body_timeout_s``; 413 body over ``max_body_bytes``;
+415 a POST whose ``Content-Type`` is not ``application/json`` (a page on another site cannot
+send one without the browser asking this server first, which it never allows); 421 a
+``Host`` that is not a loopback name while the server listens on a loopback address (DNS
+rebinding); 422 more than ``max_songs`` songs, a song over ``max_lines`` lines or more than
+``max_request_lines`` lines in all; 500 (no traceback in the answer) only for a fault of the
+server itself.
 
-The model runs in a worker thread, one request at a time (a lock guards it), so the event
-loop keeps answering health checks while songs are tagged.
+The songs of concurrent requests are tagged together in small batches off the event loop
+(:class:`lyricseg.serve.batching.Batcher`), so the loop keeps answering health checks while
+songs are tagged and a large request cannot hold the model while a small one waits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ipaddress
 import json
-import threading
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,12 +38,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lyricseg.api import song_from_input
 from lyricseg.checkpoint import lyricseg_version
 from lyricseg.data.songs import Song
 from lyricseg.predict import Predictor, format_songs, format_table, format_tagged
+from lyricseg.serve.batching import Batcher
 from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.logging import get_logger
 
@@ -51,28 +60,94 @@ PAGE_POLICY = (
 )
 #: Answer formats of ``POST /v1/segment`` besides JSON (several songs: see format_songs).
 TEXT_FORMATS = {"tagged": format_tagged, "table": format_table}
+#: The ``Host`` names a client of a server on a loopback address uses (a browser sends the
+#: name it resolved, so a DNS name rebound to 127.0.0.1 shows here).
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+#: A ``Host`` header: a name or a bracketed IPv6 address, then an optional port.
+_HOST = re.compile(r"(?P<name>\[[^\]]*\]|[^:\[\]]*)(?::\d+)?")
 
 
 class RequestError(Exception):
     """A request the service refuses, with its HTTP status and a message for the client."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) as soon as it is known to exceed ``limit`` bytes."""
+def is_loopback_address(host: str) -> bool:
+    """Whether a server listening on ``host`` can be reached from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # another name
+        return False
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a ``Host`` header names this machine (a :data:`LOOPBACK_HOSTS` name, any port)."""
+    match = _HOST.fullmatch(host)
+    return match is not None and match["name"].lower() in LOOPBACK_HOSTS
+
+
+class LoopbackHostOnly:
+    """ASGI middleware: answer 421 to a request whose ``Host`` is not a loopback name.
+
+    A page on another site can make a browser send requests to 127.0.0.1 through a DNS name
+    it controls (DNS rebinding); the ``Host`` header then carries that name.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 421 to a foreign ``Host``, else pass the request on."""
+        if scope["type"] == "http":
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if not is_loopback_host(host):
+                log.info("%s %s refused (421): Host %r", scope["method"], scope["path"], host)
+                names = ", ".join(LOOPBACK_HOSTS)
+                detail = f"this server answers only to the Host names {names}"
+                response = JSONResponse({"detail": detail}, status_code=421)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _require_json(request: Request) -> None:
+    """Refuse (415) a body that does not say it is JSON."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise RequestError(415, "the body must be sent with Content-Type: application/json")
+
+
+async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The request body, refused as soon as it is known to be too large or too slow.
+
+    Raises:
+        RequestError: 413 beyond ``limit`` bytes; 408 when the body has not all arrived
+            ``timeout_s`` seconds after the headers (the connection is then closed).
+    """
     too_large = RequestError(413, f"request body over the limit of {limit} bytes")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise too_large
+    except TimeoutError:
+        raise RequestError(
+            408,
+            f"the request body did not arrive within {timeout_s:g} s",
+            {"Connection": "close"},
+        ) from None
     return bytes(body)
 
 
@@ -111,6 +186,17 @@ def _parse_songs(body: bytes, max_songs: int, max_lines: int) -> tuple[list[Song
     return songs, many
 
 
+def _check_work(songs: list[Song], max_request_lines: int) -> None:
+    """Refuse (422) a request with more lines in all than one request may bring."""
+    total = sum(len(song) for song in songs)
+    if total > max_request_lines:
+        raise RequestError(
+            422,
+            f"{total} lines in one request; the limit is {max_request_lines} "
+            "(send the songs in several requests)",
+        )
+
+
 def _model_info(predictor: Predictor) -> dict[str, Any] | None:
     """What ``/healthz`` tells about the model (classes, calibration, versions)."""
     record = predictor.record
@@ -132,42 +218,84 @@ def create_app(
     max_body_bytes: int,
     max_lines: int,
     max_songs: int,
+    max_request_lines: int,
     batch_size: int = 16,
+    max_batch_lines: int = 2000,
+    batch_wait_ms: float = 2.0,
+    workers: int = 1,
+    torch_threads: int | None = None,
+    body_timeout_s: float = 10.0,
+    host: str = "127.0.0.1",
 ) -> FastAPI:
     """Build the service around a loaded model.
 
     Args:
-        predictor: The model, loaded once; shared by all requests behind one lock.
+        predictor: The model, loaded once; shared by all requests (see ``workers``).
         checkpoint: The checkpoint's name, shown by ``/healthz``.
         max_body_bytes: Largest request body accepted (413 beyond).
         max_lines: Most lines in one song (422 beyond).
         max_songs: Most songs in one request (422 beyond).
-        batch_size: Songs per forward pass.
+        max_request_lines: Most lines in one request, all songs together (422 beyond): the
+            work one request may ask for.
+        batch_size: Most songs in one batch (and one forward pass).
+        max_batch_lines: Most lines in one batch (a longer song is a batch of its own).
+        batch_wait_ms: How long an idle worker waits for concurrent requests to join a batch.
+        workers: Batches tagged at the same time; more than 1 runs each in its own process
+            with a copy of the model.
+        torch_threads: Threads torch may use in each worker process (None: torch's default).
+        body_timeout_s: Time a request body may take to arrive after the headers (408).
+        host: The address the server listens on; on a loopback address only requests with
+            a loopback ``Host`` are answered (421).
 
     Returns:
-        The ASGI application; the model is warmed up when it starts.
+        The ASGI application; the workers start and are warmed up when it starts.
 
     Raises:
-        LyricsegError: When a limit or the batch size is not a positive integer.
+        LyricsegError: When a limit or a batching setting is out of range.
     """
-    limits = {"max_body_bytes": max_body_bytes, "max_lines": max_lines, "max_songs": max_songs}
-    for name, value in {**limits, "batch_size": batch_size}.items():
+    limits = {
+        "max_body_bytes": max_body_bytes,
+        "max_lines": max_lines,
+        "max_songs": max_songs,
+        "max_request_lines": max_request_lines,
+    }
+    counts = {**limits, "batch_size": batch_size, "max_batch_lines": max_batch_lines}
+    for name, value in {**counts, "workers": workers}.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise LyricsegError(f"{name} must be a positive integer, got {value!r}")
+    for name, value, least in (
+        ("batch_wait_ms", batch_wait_ms, 0),
+        ("body_timeout_s", body_timeout_s, 1e-3),
+    ):
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value >= least:
+            raise LyricsegError(f"{name} must be a number of at least {least:g}, got {value!r}")
     page = PAGE.read_bytes()
-    lock = threading.Lock()
-
-    def segment(songs: list[Song]) -> list[dict[str, Any]]:
-        with lock:
-            return predictor.predict(songs, batch_size=batch_size)
+    batcher = Batcher(
+        predictor,
+        batch_size=batch_size,
+        max_songs=batch_size,
+        max_lines=max_batch_lines,
+        wait_s=batch_wait_ms / 1000,
+        workers=workers,
+        torch_threads=torch_threads,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The first prediction pays for lazy imports and allocations; no client should.
         started = time.perf_counter()
-        await run_in_threadpool(segment, [Song(id="warm-up", lines=("la la la",))])
-        log.info("Model %s ready (%.2f s warm-up)", checkpoint, time.perf_counter() - started)
-        yield
+        await batcher.start()
+        log.info(
+            "Model %s ready (%d worker%s, %.2f s start and warm-up)",
+            checkpoint,
+            workers,
+            "s" if workers > 1 else "",
+            time.perf_counter() - started,
+        )
+        try:
+            yield
+        finally:
+            await batcher.close()
 
     app = FastAPI(
         title="lyricseg",
@@ -178,10 +306,13 @@ def create_app(
         openapi_url=None,
     )
 
+    if is_loopback_address(host):
+        app.add_middleware(LoopbackHostOnly)
+
     @app.exception_handler(RequestError)
     async def refused(request: Request, err: RequestError) -> JSONResponse:
         log.info("%s %s refused (%d): %s", request.method, request.url.path, err.status, err)
-        return JSONResponse({"detail": err.message}, status_code=err.status)
+        return JSONResponse({"detail": err.message}, status_code=err.status, headers=err.headers)
 
     @app.exception_handler(Exception)
     async def failed(request: Request, err: Exception) -> JSONResponse:
@@ -210,10 +341,13 @@ def create_app(
         if format != "json" and format not in TEXT_FORMATS:
             choices = ", ".join(["json", *TEXT_FORMATS])
             raise RequestError(400, f"unknown format {format!r}; choose one of {choices}")
-        body = await _read_body(request, max_body_bytes)
+        _require_json(request)
+        body = await _read_body(request, max_body_bytes, body_timeout_s)
         songs, many = _parse_songs(body, max_songs, max_lines)
+        _check_work(songs, max_request_lines)
         try:
-            records = await run_in_threadpool(segment, songs)
+            predictor.check(songs)  # here, so that no other request's batch fails with it
+            records = await batcher.predict(songs)
         except LyricsegError as err:
             raise RequestError(422, str(err)) from None
         if format in TEXT_FORMATS:
