@@ -131,7 +131,7 @@ def test_an_unknown_option_lists_the_options(song_dir):
     ("command", "own", "usage"),
     [
         ("predict", ["input: ???", "format: auto", "log_dir: null"], "usage: lyricseg-predict"),
-        ("serve", ["port: 8000", "max_body_bytes:", "log_dir: null"], "usage: lyricseg-serve"),
+        ("serve", ["port=8000", "max_body_bytes=", "log_dir=DIR"], "usage: lyricseg-serve"),
     ],
 )
 def test_help_shows_the_commands_own_options(tmp_path, command, own, usage):
