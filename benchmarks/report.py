@@ -392,7 +392,8 @@ def render_first_run(part: dict[str, Any], full: bool) -> list[str]:
         "",
         *_table(["machine", "median", "runs", "epochs", "best val boundary F1", "load avg"], rows),
         "",
-        f"Beside {part['busy']} busy-loop process(es) on {part['cores']} cores the run took "
+        f"Beside {part['busy']} busy-loop process{'es' if part['busy'] != 1 else ''} on "
+        f"{part['cores']} cores the run took "
         f"{part['slowdown']:.1f}× its quiet time.",
     ]
 
