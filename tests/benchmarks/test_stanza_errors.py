@@ -237,6 +237,17 @@ def test_write_stanza_split_materializes_train_and_val(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: ")
 
 
+def test_a_malformed_meta_line_is_named(tmp_path, capsys):
+    _stanza_corpus(tmp_path / "src")
+    meta = tmp_path / "src" / "train.meta.jsonl"
+    lines = meta.read_text().splitlines()
+    for bad, reason in (("[" * 100_000, "nested too deeply"), ("{oops", "malformed JSON")):
+        meta.write_text("\n".join([lines[0], bad, *lines[1:]]) + "\n")
+        assert split_main(["--source", str(tmp_path / "src"), str(tmp_path / "split")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {meta}:2: malformed JSON") and reason in err
+
+
 # -- stanza scoring ----------------------------------------------------------------------
 def test_language_guess():
     assert guess_language(["I know that you are the one", "and it's all for you"]) == "en"

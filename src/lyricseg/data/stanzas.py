@@ -88,10 +88,17 @@ def read_stanza_corpus(source: Path) -> tuple[list[Song], list[dict[str, Any]]]:
         text = meta_file.read_text(encoding="utf-8")
     except OSError as err:
         raise LyricsegError(f"cannot read {meta_file}: {err.strerror or err}") from None
-    try:
-        meta = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as err:
-        raise LyricsegError(f"{meta_file}: not JSON lines ({err})") from None
+    meta = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{meta_file}:{number}: malformed JSON"
+        try:
+            meta.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise LyricsegError(f"{where} ({err})") from None
+        except RecursionError:
+            raise LyricsegError(f"{where} (nested too deeply)") from None
     return songs, meta
 
 
