@@ -53,8 +53,8 @@ def predictor() -> Predictor:
 @pytest.fixture(scope="module")
 def http(predictor):
     app = create_app(predictor, checkpoint="shipped", max_body_bytes=100_000, max_lines=200,
-                     max_songs=10)  # fmt: skip
-    with TestClient(app) as client:
+                     max_songs=10, max_request_lines=2000)  # fmt: skip
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         yield client
 
 

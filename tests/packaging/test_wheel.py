@@ -229,7 +229,7 @@ def test_serve_answers_healthz(installed, trained):
         "the wheel has no lyricseg.serve"
     )
     help_text = run([str(installed.bin / "lyricseg-serve"), "--help"], installed.work).stdout
-    assert help_text.startswith("usage: lyricseg-serve") and "port: 8000" in help_text
+    assert help_text.startswith("usage: lyricseg-serve") and "port=8000" in help_text
     port = free_port()
     ckpt = trained / "checkpoints" / "best.ckpt"
     cmd = [str(installed.bin / "lyricseg-serve"), f"ckpt={ckpt}", f"port={port}"]
