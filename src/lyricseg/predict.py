@@ -32,8 +32,8 @@ from omegaconf import DictConfig, ListConfig
 from lyricseg.checkpoint import PRETRAINED, ModelRecord, load_model, pretrained_path
 from lyricseg.data.batching import SongDataset, collate_songs
 from lyricseg.data.featurize import featurize_songs
-from lyricseg.data.sections import SECTION_CLASSES, default_section_map
 from lyricseg.data.songs import Song, read_songs
+from lyricseg.sections import SECTION_CLASSES, default_section_map
 from lyricseg.utils.errors import LyricsegError, exit_on_user_error
 from lyricseg.utils.io import (
     atomic_write_files,

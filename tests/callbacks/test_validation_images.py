@@ -236,8 +236,8 @@ def test_draws_from_the_tagger_in_a_full_training_run(make_cfg):
 def test_section_confusion_matrix_per_val_set_with_sections(recording_logger):
     """Each val set whose songs carry sections gets its class confusion matrix, hand-checked."""
     from lyricseg.callbacks.validation_images import matrix_figure
-    from lyricseg.data.sections import SECTION_CLASSES
     from lyricseg.metrics.sections import build_section_metric_collection
+    from lyricseg.sections import SECTION_CLASSES
 
     verse, chorus, bridge = (SECTION_CLASSES.index(c) for c in ("verse", "chorus", "bridge"))
     gold = torch.tensor([[verse, verse, chorus, chorus, bridge]])

@@ -10,7 +10,6 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from support import free_port
 from torchmetrics.utilities.data import dim_zero_sum
 
-from lyricseg.data.sections import SECTION_CLASSES
 from lyricseg.metrics.functional.sections import (
     _section_border_compute,
     _section_border_update,
@@ -25,6 +24,7 @@ from lyricseg.metrics.sections import (
     build_section_metric_collection,
     evaluate_sections,
 )
+from lyricseg.sections import SECTION_CLASSES
 from lyricseg.utils import LyricsegError
 
 C = len(SECTION_CLASSES)

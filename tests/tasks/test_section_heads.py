@@ -7,9 +7,9 @@ import torch
 from support import RESOURCES, TINY, run_script, train_tiny
 
 from lyricseg.data.batching import SongDataset, break_flags
-from lyricseg.data.sections import SECTION_CLASSES, default_section_map
 from lyricseg.data.songs import Song
 from lyricseg.models.components import TaggerNet
+from lyricseg.sections import SECTION_CLASSES, default_section_map
 from lyricseg.train import train
 
 SECTIONS = RESOURCES / "tiny_sections"

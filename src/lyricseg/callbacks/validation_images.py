@@ -233,7 +233,7 @@ class ValidationImages(Callback):
 
     def _section_figures(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
         """Section confusion figures of each val set with sections (every rank sums counts)."""
-        from lyricseg.data.sections import SECTION_CLASSES
+        from lyricseg.sections import SECTION_CLASSES
 
         if trainer.sanity_checking or trainer.current_epoch % self.every_n_epochs:
             return {}

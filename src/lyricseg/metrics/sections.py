@@ -6,7 +6,7 @@ Every metric takes the same keywords, so a ``MetricCollection`` can be fed at on
 
 all ``[B, T]``: class ids (gold -1 = unknown, left out of the class scores), section start
 flags and the real-line mask. Class names and ids come from
-:data:`lyricseg.data.sections.SECTION_CLASSES`.
+:data:`lyricseg.sections.SECTION_CLASSES`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
-from lyricseg.data.sections import SECTION_CLASSES
 from lyricseg.metrics.corpus import _pad
 from lyricseg.metrics.functional.sections import (
     _section_border_compute,
@@ -28,6 +27,7 @@ from lyricseg.metrics.functional.sections import (
     _section_window_update,
     check_section_inputs,
 )
+from lyricseg.sections import SECTION_CLASSES
 from lyricseg.utils import LyricsegError
 
 #: Keys (without prefix) produced by :func:`build_section_metric_collection`.

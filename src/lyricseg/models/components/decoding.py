@@ -97,7 +97,7 @@ class JointDecoder(Decoder):
         self.switch_penalty = switch_penalty
         self.label_weight = label_weight
         if chorus_classes is None:
-            from lyricseg.data.sections import SECTION_CLASSES, default_section_map
+            from lyricseg.sections import SECTION_CLASSES, default_section_map
 
             chorus = default_section_map().chorus_classes
             chorus_classes = [SECTION_CLASSES.index(name) for name in chorus]

@@ -29,7 +29,7 @@ class TaggerNet(nn.Module):
             concatenated to the projected features; needs ``ssm_channels``.
         ssm_channels: Number of stacked SSM views fed to ``ssm_encoder``.
         sections: Add the section heads: a section-class head (one logit per class of
-            :data:`lyricseg.data.sections.SECTION_CLASSES`) and a section-start head.
+            :data:`lyricseg.sections.SECTION_CLASSES`) and a section-start head.
         breaks: Read the stanza-break input (two values per line, see
             :func:`lyricseg.data.batching.break_flags`) beside the features.
     """
@@ -73,7 +73,7 @@ class TaggerNet(nn.Module):
         )
         self.section_head = self.start_head = None
         if sections:
-            from lyricseg.data.sections import SECTION_CLASSES
+            from lyricseg.sections import SECTION_CLASSES
 
             self.section_head = nn.Sequential(
                 nn.Dropout(dropout), nn.Linear(2 * hidden_size, len(SECTION_CLASSES))

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from support import REPO
 
-from lyricseg.data.sections import (
+from lyricseg.sections import (
     SECTION_CLASSES,
     UNKNOWN_CLASS,
     SectionMap,
@@ -179,7 +179,7 @@ def test_missing_map_file(tmp_path):
 
 def test_packaged_yaml_is_the_module_source():
     assert default_map_path().name == "sections.yaml"
-    assert default_map_path().parent == Path(__file__).resolve().parents[2] / "src/lyricseg/data"
+    assert default_map_path().parent == Path(__file__).resolve().parents[1] / "src/lyricseg"
     data = yaml.safe_load(default_map_path().read_text())
     assert tuple(data["classes"]) == SECTION_CLASSES
     # every class is reachable by some rule

@@ -63,7 +63,7 @@ _RULE_KEYS = {"class", "patterns"}
 
 def default_map_path() -> Path:
     """Path of the packaged ``sections.yaml``."""
-    return Path(str(resources.files("lyricseg.data").joinpath("sections.yaml")))
+    return Path(str(resources.files("lyricseg").joinpath("sections.yaml")))
 
 
 def cut_credits(header: str) -> str:
