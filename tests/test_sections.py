@@ -8,7 +8,6 @@ import yaml
 from support import REPO
 
 from lyricseg.sections import (
-    SECTION_CLASSES,
     UNKNOWN_CLASS,
     SectionMap,
     cut_credits,
@@ -21,6 +20,8 @@ from lyricseg.sections import (
     strip_multipliers,
 )
 from lyricseg.utils import LyricsegError
+
+SECTION_CLASSES = default_section_map().classes
 
 EXTRA = Path(os.environ.get("LYRICSEG_EXTRA_DIR", REPO.parent / "shared" / "data" / "extra"))
 
