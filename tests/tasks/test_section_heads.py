@@ -226,6 +226,10 @@ def test_a_class_added_to_the_map_leaves_an_existing_model_as_it_was(
     assert after == before  # same classes, same names, same chorus labels
     for record in after:
         assert set(record["sections"]) <= set(stored)
+    from lyricseg import Segmenter  # the API (and the service) name them through Predictor
+
+    segmented = Segmenter.load(ckpt)([*songs[0].lines])
+    assert list(segmented.sections) == before[0]["sections"]
     # a model built for today's map gets the new list: one more section logit
     net = TaggerNet(5, sections=True, section_classes=default_section_map().classes)
     assert net.section_head[1].out_features == len(stored) + 1
