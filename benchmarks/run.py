@@ -551,8 +551,8 @@ class Bench:
 def converter_throughput(folder: Path, repeats: int, n_songs: int = 400) -> dict[str, Any]:
     """Songs and lines per second of ``convert_paths`` on invented headed text files."""
     from lyricseg.data.convert import convert_paths
-    from lyricseg.data.sections import default_section_map
     from lyricseg.data.synthetic import SyntheticCorpus
+    from lyricseg.sections import default_section_map
 
     folder.mkdir(parents=True, exist_ok=True)
     songs = SyntheticCorpus(n_train=n_songs, n_val=0, n_test=0, seed=11).songs("train")

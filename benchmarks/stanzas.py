@@ -110,7 +110,11 @@ def score_starts(
     gold_flags = [_flags(g, n) for g, n in zip(gold, lengths, strict=True)]
     # the class scores are not asked for: every gold class unknown (-1) leaves them out
     scores = evaluate_sections(
-        [[0] * n for n in lengths], [[-1] * n for n in lengths], pred_flags, gold_flags
+        [[0] * n for n in lengths],
+        [[-1] * n for n in lengths],
+        pred_flags,
+        gold_flags,
+        classes=("stanza",),
     )
     n_gold = sum(sum(f[1:]) for f in gold_flags)
     n_pred = sum(sum(f[1:]) for f in pred_flags)

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from support import RESOURCES
 
 from lyricseg import Segmenter
-from lyricseg.data.sections import default_section_map
 from lyricseg.predict import Predictor, predict
+from lyricseg.sections import default_section_map
 from lyricseg.serve import create_app
 from lyricseg.utils.errors import LyricsegError
 

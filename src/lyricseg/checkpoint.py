@@ -6,10 +6,11 @@ it loads with ``weights_only=True``::
     {
       "state_dict": {"net.<param>": Tensor, ...},      # the tagger network's weights
       "lyricseg": {                                     # this module's section
-        "format_version": 2,
+        "format_version": 3,
         "lyricseg_version": "0.2.0",
         "feature_version": 2,
-        "net": {"_target_": "lyricseg.models.components.TaggerNet", "input_dim": ..., ...},
+        "net": {"_target_": "lyricseg.models.components.TaggerNet", "input_dim": ...,
+                "sections": true, "section_classes": ["intro", "verse", ...], ...},
         "features": {"_target_": "lyricseg.features.FeatureExtractor", ...},
         "decoder": {"_target_": "lyricseg.models.components.ViterbiDecoder", ...},
         "calibrator": {"target": ..., "name": ..., "state": {...}} | None,
@@ -27,7 +28,8 @@ is data, never code, and reading it is safe:
 2. ``torch.load(weights_only=True)`` never unpickles objects;
 3. the record holds plain values only: no ``${`` anywhere (an OmegaConf interpolation could
    build objects of its own), finite numbers within their ranges, and a ``_target_`` naming a
-   concrete class on :func:`allowed_targets` wherever one appears;
+   concrete class on :func:`allowed_targets` wherever one appears; a network's
+   ``section_classes`` is a short list of short, distinct names (:func:`check_vocabulary`);
 4. the network is first built on the ``meta`` device (no memory) and its parameter shapes are
    compared with the stored weights;
 5. objects are then built by :func:`_build`, which looks classes up in the allow-list and
@@ -53,7 +55,8 @@ from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.io import atomic_write
 
 #: Version of the layout above. Older layouts load through :data:`UPGRADES`.
-FORMAT_VERSION = 2
+#: 3: the network stores its section classes, the joint decoder its chorus class ids.
+FORMAT_VERSION = 3
 #: Key of lyricseg's section inside a checkpoint.
 SECTION = "lyricseg"
 #: Prefix of the network's weights in ``state_dict`` (the LightningModule's ``net`` attribute).
@@ -71,6 +74,9 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 #: Largest integer a record may hold (sizes beyond it cannot match real weights anyway).
 MAX_INT = 2**31 - 1
+#: Most section classes a network may name, and the longest name.
+MAX_SECTION_CLASSES = 256
+MAX_CLASS_CHARS = 64
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -229,6 +235,47 @@ def check_config(node: Any, key: str, source: str) -> None:
         )
 
 
+def check_vocabulary(net: Mapping[str, Any], decoder: Mapping[str, Any], source: str) -> None:
+    """Validate the section vocabulary a record carries (after :func:`check_config`).
+
+    A network with ``sections`` names its classes in ``section_classes``: a list of at most
+    :data:`MAX_SECTION_CLASSES` distinct, non-empty names of at most :data:`MAX_CLASS_CHARS`
+    characters; a decoder's ``chorus_classes`` are ids in that list.
+
+    Raises:
+        CheckpointError: Naming what is wrong with the list.
+    """
+    classes = net.get("section_classes")
+    if not net.get("sections") and classes is None:
+        return
+
+    def refuse(what: str) -> CheckpointError:
+        return CheckpointError(f"{source}: refusing the stored net.section_classes: {what}")
+
+    if not isinstance(classes, list | tuple) or not classes:
+        raise refuse(f"{_short(classes)} is not a non-empty list of class names")
+    if len(classes) > MAX_SECTION_CLASSES:
+        raise refuse(f"{len(classes)} classes; at most {MAX_SECTION_CLASSES}")
+    for name in classes:
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_CLASS_CHARS:
+            raise refuse(
+                f"{_short(name)} is not a class name (a non-empty string of at most "
+                f"{MAX_CLASS_CHARS} characters)"
+            )
+    if len(set(classes)) != len(classes):
+        raise refuse(f"{_short(list(classes))} names a class twice")
+    chorus = decoder.get("chorus_classes")
+    if chorus is not None and (
+        not isinstance(chorus, list | tuple)
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in chorus)
+        or not all(0 <= i < len(classes) for i in chorus)
+    ):
+        raise CheckpointError(
+            f"{source}: refusing the stored decoder.chorus_classes: {_short(chorus)} are not "
+            f"ids among the {len(classes)} section classes"
+        )
+
+
 def _build(node: Any) -> Any:
     """Build a checked config: allow-listed classes by lookup, literals as they are."""
     if isinstance(node, Mapping):
@@ -327,6 +374,7 @@ def make_record(net: Mapping[str, Any], features: Mapping[str, Any], decoder: An
     record = ModelRecord(net=dict(net), features=dict(features), decoder=dict(decoder))
     for key in ("net", "features", "decoder"):
         check_config(getattr(record, key), key, "the configured model")
+    check_vocabulary(record.net, record.decoder, "the configured model")
     return record
 
 
@@ -385,8 +433,32 @@ def _upgrade_v1(section: dict[str, Any], source: str) -> dict[str, Any]:
     }
 
 
+def _upgrade_v2(section: dict[str, Any], source: str) -> dict[str, Any]:
+    """Format 2 (lyricseg 0.2): ``net.sections: true`` without the classes it predicts.
+
+    Such a model was trained on the packaged section map of its day; it gets today's class
+    list (and, for the joint decoder, today's chorus class ids), which is what format 2 read
+    at prediction time. A model trained before a class was added to ``sections.yaml`` no
+    longer matches its weights then, and says so.
+    """
+    from lyricseg.models.components import JointDecoder
+    from lyricseg.sections import default_section_map
+
+    section_map = default_section_map()
+    net, decoder = section.get("net"), section.get("decoder")
+    if isinstance(net, dict) and net.get("sections") and "section_classes" not in net:
+        net = {**net, "section_classes": list(section_map.classes)}
+    target = decoder.get("_target_") if isinstance(decoder, dict) else None
+    if buildable_classes().get(target) is JointDecoder and decoder.get("chorus_classes") is None:
+        decoder = {**decoder, "chorus_classes": section_map.chorus_ids()}
+    return {**section, "format_version": 3, "net": net, "decoder": decoder}
+
+
 #: Explicit upgrades, each from the format version it reads to the next one.
-UPGRADES: dict[int, Callable[[dict[str, Any], str], dict[str, Any]]] = {1: _upgrade_v1}
+UPGRADES: dict[int, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+    1: _upgrade_v1,
+    2: _upgrade_v2,
+}
 
 
 def _check_calibrator(data: Any, source: str) -> None:
@@ -424,6 +496,7 @@ def _read_section(section: Any, source: str) -> ModelRecord:
         raise CheckpointError(f"{source}: the lyricseg section lacks {', '.join(missing)}")
     for key in ("net", "features", "decoder"):
         check_config(section[key], key, source)
+    check_vocabulary(section["net"], section["decoder"], source)
     calibrator = section.get("calibrator")
     if calibrator is not None:
         _check_calibrator(calibrator, source)
@@ -670,8 +743,9 @@ def check_resume(path: str | Path, net: Mapping[str, Any], features: Mapping[str
 
     Args:
         path: The ``ckpt_path`` given.
-        net: The configured network (``model.net``, resolved; ``input_dim`` and
-            ``ssm_channels`` are taken from the checkpoint).
+        net: The configured network (``model.net``, resolved; ``input_dim``,
+            ``ssm_channels`` and, with ``sections``, ``section_classes`` are taken from the
+            checkpoint).
         features: The configured feature extractor (``features``, resolved).
 
     Raises:
@@ -696,10 +770,19 @@ def check_resume(path: str | Path, net: Mapping[str, Any], features: Mapping[str
         raise CheckpointError(f"{source} was trained on other features ({where}); {advice}")
     ssm_channels = record.net.get("ssm_channels", 0)
     configured = {**net, "input_dim": record.net["input_dim"], "ssm_channels": ssm_channels}
+    if configured.get("sections"):
+        from lyricseg.sections import default_section_map
+
+        stored = record.net.get("section_classes")
+        configured["section_classes"] = stored or list(default_section_map().classes)
     check_config(configured, "net", "the configured model")
     problem = weights_problem(configured, weights)
     if problem:
-        where = _difference(configured, record.net, "model.net")
+        ours, theirs = configured, record.net
+        chosen = [{k: v for k, v in n.items() if k != "section_classes"} for n in (ours, theirs)]
+        if chosen[0] != chosen[1]:  # name a setting the user chose, not the filled-in list
+            ours, theirs = chosen
+        where = _difference(ours, theirs, "model.net")
         raise CheckpointError(f"{source} holds another network ({where}: {problem}); {advice}")
 
 

@@ -32,8 +32,8 @@ from omegaconf import DictConfig, ListConfig
 from lyricseg.checkpoint import PRETRAINED, ModelRecord, load_model, pretrained_path
 from lyricseg.data.batching import SongDataset, collate_songs
 from lyricseg.data.featurize import featurize_songs
-from lyricseg.data.sections import SECTION_CLASSES, default_section_map
 from lyricseg.data.songs import Song, read_songs
+from lyricseg.sections import default_section_map
 from lyricseg.utils.errors import LyricsegError, exit_on_user_error
 from lyricseg.utils.io import (
     atomic_write_files,
@@ -102,6 +102,7 @@ class Predictor:
                        max_lines)  # fmt: skip
         from lyricseg.models.components.ensemble import EnsembleNet
 
+        first_classes = getattr(first.net, "section_classes", None)
         for model in models[1:]:
             for what in ("features", "decoder"):
                 if getattr(model.record, what) != getattr(first.record, what):
@@ -109,8 +110,18 @@ class Predictor:
                         f"{model.path} and {first.path} were built with other {what}; the "
                         f"models of an ensemble need the same {what}"
                     )
+            if getattr(model.net, "section_classes", None) != first_classes:
+                raise LyricsegError(
+                    f"{model.path} and {first.path} name other section classes; the models "
+                    "of an ensemble need the same section classes"
+                )
         net = EnsembleNet([m.net for m in models], [m.calibrator for m in models]).eval()
         return cls(net, first.decoder, first.features, None, first.record, max_lines)
+
+    @property
+    def section_classes(self) -> tuple[str, ...] | None:
+        """The model's own section class names (from its checkpoint), None without heads."""
+        return getattr(self.net, "section_classes", None)
 
     def check(self, songs: list[Song]) -> None:
         """Refuse songs longer than :attr:`max_lines`, naming the first one.
@@ -194,7 +205,8 @@ class Predictor:
                 "probs": [round(p, 6) for p in probs.tolist()],
             }
             if "classes" in out:
-                record["sections"] = [SECTION_CLASSES[c] for c in out["classes"].tolist()]
+                names = self.section_classes
+                record["sections"] = [names[c] for c in out["classes"].tolist()]
                 record["section_starts"] = out["starts"].nonzero().flatten().tolist()
             if song.breaks is not None:
                 record["breaks"] = list(song.breaks)
@@ -402,7 +414,11 @@ def _section_metrics(songs: list[Song], records: list[dict[str, Any]]) -> dict[s
     from lyricseg.data.batching import section_targets
     from lyricseg.metrics.sections import evaluate_sections
 
-    gold = [section_targets(song, default_section_map()) for song in songs]
+    section_map = default_section_map()
+    gold = [section_targets(song, section_map) for song in songs]
+    # the model names its classes from its own list: today's map's, then any it adds
+    predicted = {name for r in records for name in r["sections"]}
+    classes = [*section_map.classes, *sorted(predicted - set(section_map.classes))]
     pred_starts = []
     for record in records:
         flags = [0] * len(record["lines"])
@@ -410,10 +426,11 @@ def _section_metrics(songs: list[Song], records: list[dict[str, Any]]) -> dict[s
             flags[i] = 1
         pred_starts.append(flags)
     scores = evaluate_sections(
-        [[SECTION_CLASSES.index(c) for c in r["sections"]] for r in records],
+        [[classes.index(c) for c in r["sections"]] for r in records],
         [g[0].tolist() for g in gold],
         pred_starts,
         [g[1].tolist() for g in gold],
+        classes=classes,
     )
     return {k: v for k, v in scores.items() if k not in ("n_songs", "n_lines")}
 

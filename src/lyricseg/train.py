@@ -57,7 +57,12 @@ def _uses_class_weights(node: Any) -> bool:
 
 
 def build_model(cfg: DictConfig, datamodule: LyricsDataModule) -> LyricsTagger:
-    """The LightningModule: loss fitted to the class counts, network sized by the features."""
+    """The LightningModule: loss fitted to the class counts, network sized by the features.
+
+    What the data decides is filled in here, the way ``input_dim`` is: the section head's
+    classes (``model.net.section_classes``, with ``model.net.sections``) and a decoder's
+    ``chorus_classes`` left null, both from the datamodule's section map.
+    """
     criterion = instantiate(cfg.loss)
     criterion.set_class_counts(datamodule.class_counts)
     log.info("Loss: %s", criterion.describe())
@@ -65,14 +70,24 @@ def build_model(cfg: DictConfig, datamodule: LyricsDataModule) -> LyricsTagger:
         log.warning(
             "Weighted sampling and class weights are both on: the rarer class is corrected twice."
         )
+    section_map = datamodule.section_map
     net = {
         **_container(cfg.model.net),
         "input_dim": datamodule.features.dim,
         "ssm_channels": len(datamodule.features.ssm_views),
     }
-    record = checkpoint.make_record(net, _container(cfg.features), _container(cfg.get("decoder")))
+    if net.get("sections"):  # the section head's classes: the vocabulary the model keeps
+        net["section_classes"] = list(section_map.classes)
+    decoder = _container(cfg.get("decoder"))
+    if isinstance(decoder, dict) and decoder.get("chorus_classes", ()) is None:  # null: fill
+        decoder = {**decoder, "chorus_classes": section_map.chorus_ids()}
+    record = checkpoint.make_record(net, _container(cfg.features), decoder)
     model: LyricsTagger = instantiate(
-        cfg.model, net=record.build_net(), criterion=criterion, val_names=datamodule.val_names
+        cfg.model,
+        net=record.build_net(),
+        decoder=record.build_decoder(),
+        criterion=criterion,
+        val_names=datamodule.val_names,
     )
     model.record = record
     return model

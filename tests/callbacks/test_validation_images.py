@@ -236,15 +236,20 @@ def test_draws_from_the_tagger_in_a_full_training_run(make_cfg):
 def test_section_confusion_matrix_per_val_set_with_sections(recording_logger):
     """Each val set whose songs carry sections gets its class confusion matrix, hand-checked."""
     from lyricseg.callbacks.validation_images import matrix_figure
-    from lyricseg.data.sections import SECTION_CLASSES
     from lyricseg.metrics.sections import build_section_metric_collection
+    from lyricseg.sections import default_section_map
+
+    SECTION_CLASSES = default_section_map().classes
 
     verse, chorus, bridge = (SECTION_CLASSES.index(c) for c in ("verse", "chorus", "bridge"))
     gold = torch.tensor([[verse, verse, chorus, chorus, bridge]])
     pred = torch.tensor([[verse, chorus, chorus, chorus, chorus]])
     starts = torch.tensor([[1, 0, 1, 0, 1]])
     mask = torch.ones(1, 5, dtype=torch.bool)
-    metrics = {name: build_section_metric_collection(f"{name}/") for name in ("val", "val_x")}
+    metrics = {
+        name: build_section_metric_collection(f"{name}/", classes=SECTION_CLASSES)
+        for name in ("val", "val_x")
+    }
     metrics["val_x"].update(
         pred_class=pred, target_class=gold, pred_start=starts, target_start=starts, mask=mask
     )

@@ -10,7 +10,7 @@ from support import REPO, RESOURCES
 from lyricseg.data import convert as convert_module
 from lyricseg.data import read_jsonl
 from lyricseg.data.convert import convert_paths, main, write_corpus
-from lyricseg.data.sections import SectionMap
+from lyricseg.sections import SectionMap
 from lyricseg.utils import LyricsegError
 
 HEADED = RESOURCES / "headed"

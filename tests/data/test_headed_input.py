@@ -3,8 +3,8 @@
 import pytest
 from support import RESOURCES
 
-from lyricseg.data.sections import default_section_map
 from lyricseg.data.songs import read_songs
+from lyricseg.sections import default_section_map
 
 HEADED = RESOURCES / "headed_input"
 

@@ -10,7 +10,6 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from support import free_port
 from torchmetrics.utilities.data import dim_zero_sum
 
-from lyricseg.data.sections import SECTION_CLASSES
 from lyricseg.metrics.functional.sections import (
     _section_border_compute,
     _section_border_update,
@@ -20,13 +19,16 @@ from lyricseg.metrics.functional.sections import (
     _section_window_update,
 )
 from lyricseg.metrics.sections import (
-    SECTION_METRIC_KEYS,
     SectionClassMetrics,
     build_section_metric_collection,
     evaluate_sections,
+    section_metric_keys,
 )
+from lyricseg.sections import default_section_map
 from lyricseg.utils import LyricsegError
 
+SECTION_CLASSES = default_section_map().classes
+SECTION_METRIC_KEYS = section_metric_keys(SECTION_CLASSES)
 C = len(SECTION_CLASSES)
 F1_KEYS = [f"section_f1_{name.replace('-', '_')}" for name in SECTION_CLASSES]
 
@@ -86,7 +88,7 @@ def pad(pred_class, gold_class, pred_start, gold_start):
 
 
 def run_collection(corpus, batch_size=16, prefix=""):
-    coll = build_section_metric_collection(prefix)
+    coll = build_section_metric_collection(prefix, classes=SECTION_CLASSES)
     n = len(corpus[0])
     for begin in range(0, n, batch_size):
         coll.update(**pad(*(x[begin : begin + batch_size] for x in corpus)))
@@ -162,7 +164,7 @@ def test_hand_computed_song():
     pred_class = [[0, 1, 1, 1, 1, 3, 1, 1, 3, 4]]
     gold_start = [[1, 1, 0, 0, 1, 0, 1, 0, 1, 0]]
     pred_start = [[1, 1, 0, 0, 0, 1, 1, 0, 0, 1]]
-    out = evaluate_sections(pred_class, gold_class, pred_start, gold_start)
+    out = evaluate_sections(pred_class, gold_class, pred_start, gold_start, classes=SECTION_CLASSES)
     # borders: exact {1, 6} of 4 each; within one line 4-5 and 8-9 pair up too
     assert out["section_border_precision"] == 0.5
     assert out["section_border_recall"] == 0.5
@@ -187,7 +189,7 @@ def test_unknown_gold_lines_leave_class_scores_but_not_borders():
     gold_class = [[-1, -1, 1, 1]]
     pred_class = [[5, 5, 1, 1]]
     starts = [[1, 0, 1, 0]]
-    out = evaluate_sections(pred_class, gold_class, starts, starts)
+    out = evaluate_sections(pred_class, gold_class, starts, starts, classes=SECTION_CLASSES)
     assert out["section_accuracy"] == 1.0 and out["section_macro_f1"] == 1.0
     assert out["section_f1_bridge"] == 0.0  # the predicted bridge lines had no known gold
     assert out["section_border_f1"] == 1.0 and out["section_window_diff"] == 0.0
@@ -235,7 +237,7 @@ def test_keys_prefix_sum_states_and_batching():
 def test_perfect_prediction():
     pred_class, gold_class, _, gold_start = random_corpus(8, 40)
     known = [[c if c >= 0 else 7 for c in song] for song in gold_class]
-    out = evaluate_sections(known, gold_class, gold_start, gold_start)
+    out = evaluate_sections(known, gold_class, gold_start, gold_start, classes=SECTION_CLASSES)
     for key in ["section_accuracy", "section_macro_f1", "section_border_f1"]:
         assert out[key] == 1.0, key
     assert out["section_border_f1_tol1"] == 1.0
@@ -244,17 +246,17 @@ def test_perfect_prediction():
 
 def test_evaluate_sections_equals_the_collection_and_checks_lengths():
     corpus = random_corpus(9, 45)
-    result = evaluate_sections(*corpus, batch_size=7)
+    result = evaluate_sections(*corpus, batch_size=7, classes=SECTION_CLASSES)
     assert list(result) == [*SECTION_METRIC_KEYS, "n_songs", "n_lines"]
     _, out = run_collection(corpus)
     for key in SECTION_METRIC_KEYS:
         assert result[key] == pytest.approx(out[key], abs=1e-12), key
     assert result["n_songs"] == 45 and result["n_lines"] == sum(len(s) for s in corpus[0])
     with pytest.raises(LyricsegError, match="song 0"):
-        evaluate_sections([[0, 1]], [[0, 1]], [[1, 0]], [[1]])
+        evaluate_sections([[0, 1]], [[0, 1]], [[1, 0]], [[1]], classes=SECTION_CLASSES)
     with pytest.raises(LyricsegError, match="must match"):
-        evaluate_sections([[0]], [], [[1]], [[1]])
-    assert evaluate_sections([], [], [], [])["n_songs"] == 0
+        evaluate_sections([[0]], [], [[1]], [[1]], classes=SECTION_CLASSES)
+    assert evaluate_sections([], [], [], [], classes=SECTION_CLASSES)["n_songs"] == 0
 
 
 @pytest.mark.parametrize(
@@ -272,7 +274,7 @@ def test_bad_inputs_are_clear_errors(change, message):
     batch = pad([[0, 1, 2]], [[0, 1, 2]], [[1, 1, 1]], [[1, 1, 1]])
     change(batch)
     with pytest.raises(LyricsegError, match=message):
-        build_section_metric_collection().update(**batch)
+        build_section_metric_collection(classes=SECTION_CLASSES).update(**batch)
 
 
 def _ddp_worker(rank, world_size, port, shards, result_path):
@@ -280,7 +282,7 @@ def _ddp_worker(rank, world_size, port, shards, result_path):
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size
     )
     try:
-        coll = build_section_metric_collection("val/")
+        coll = build_section_metric_collection("val/", classes=SECTION_CLASSES)
         for batch in shards[rank]:
             coll.update(**batch)
         out = {k: v.item() for k, v in coll.compute().items()}
@@ -301,7 +303,7 @@ def test_two_process_sync_equals_single_process(tmp_path):
     result_path = tmp_path / "rank0.pt"
     mp.spawn(_ddp_worker, args=(2, free_port(), shards, str(result_path)), nprocs=2, join=True)
     distributed = torch.load(result_path)
-    single = build_section_metric_collection("val/")
+    single = build_section_metric_collection("val/", classes=SECTION_CLASSES)
     for batch in batches:
         single.update(**batch)
     expected = {k: v.item() for k, v in single.compute().items()}
@@ -310,7 +312,7 @@ def test_two_process_sync_equals_single_process(tmp_path):
         assert distributed["scores"][key] == pytest.approx(value, abs=1e-12), key
     full = single["section_class"].confusion_matrix()
     assert torch.equal(distributed["confmat"], full)
-    rank0_only = SectionClassMetrics()
+    rank0_only = SectionClassMetrics(classes=SECTION_CLASSES)
     for batch in shards[0]:
         rank0_only.update(**batch)
     assert torch.equal(distributed["local"], rank0_only.confmat)

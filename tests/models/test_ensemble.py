@@ -12,10 +12,14 @@ from lyricseg.models.components.ensemble import EnsembleNet
 from lyricseg.predict import Predictor
 from lyricseg.utils.errors import LyricsegError
 
+CLASSES = ["verse", "chorus", "bridge"]
+
 
 def _net(seed: int) -> TaggerNet:
     torch.manual_seed(seed)
-    return TaggerNet(5, hidden_size=8, num_layers=1, projection_size=8, sections=True).eval()
+    return TaggerNet(
+        5, hidden_size=8, num_layers=1, projection_size=8, sections=True, section_classes=CLASSES
+    ).eval()
 
 
 def test_heads_are_averaged_probabilities():
@@ -72,3 +76,13 @@ def test_predict_script_averages_two_models_and_refuses_other_features(tiny_chec
         Predictor.from_checkpoint([tiny_checkpoint, fast["best_path"]])
     with pytest.raises(LyricsegError, match="names no checkpoint"):
         Predictor.from_checkpoint([])
+
+
+def test_members_must_name_the_same_section_classes():
+    assert EnsembleNet([_net(0), _net(1)], [None, None]).section_classes == tuple(CLASSES)
+    plain = TaggerNet(5, hidden_size=8, num_layers=1, projection_size=8)
+    assert EnsembleNet([_net(0), plain], [None, None]).section_classes is None
+    other = TaggerNet(5, hidden_size=8, num_layers=1, projection_size=8, sections=True,
+                      section_classes=["chorus", "verse", "bridge"])  # fmt: skip
+    with pytest.raises(ValueError, match="other section classes"):
+        EnsembleNet([_net(0), other], [None, None])

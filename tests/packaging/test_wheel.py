@@ -121,7 +121,7 @@ def test_wheel_ships_config_data_and_commands(installed):
     }
     assert {"lyricseg/conf/train.yaml", "lyricseg/conf/predict.yaml"} <= config
     assert config <= names, sorted(config - names)
-    data = [PACKAGE / "data" / "sections.yaml", *(PACKAGE / "serve" / "static").glob("*")]
+    data = [PACKAGE / "sections.yaml", *(PACKAGE / "serve" / "static").glob("*")]
     data += (PACKAGE / "pretrained").glob("*.ckpt")
     assert {f"lyricseg/{p.relative_to(PACKAGE)}" for p in data} <= names
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]

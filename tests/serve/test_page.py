@@ -21,8 +21,8 @@ import pytest
 from _server import LIMITS, running
 from support import RESOURCES
 
-from lyricseg.data.sections import default_section_map
 from lyricseg.predict import Predictor, format_tagged, section_spans
+from lyricseg.sections import default_section_map
 from lyricseg.serve import create_app
 
 try:

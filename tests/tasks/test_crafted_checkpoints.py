@@ -181,7 +181,10 @@ OTHER_CASES = [
     ("hidden_size 2**40", _set("lyricseg.net.hidden_size", 2**40), "is out of range"),
     ("input_dim off by one", lambda d: d["lyricseg"]["net"].update(
         input_dim=d["lyricseg"]["net"]["input_dim"] + 1), "projection.0.weight is ["),
-    ("section heads claimed", _set("lyricseg.net.sections", True), "missing ['section_head"),
+    ("section heads claimed", lambda d: d["lyricseg"]["net"].update(
+        sections=True, section_classes=["verse", "chorus"]), "missing ['section_head"),
+    ("section heads claimed without classes", _set("lyricseg.net.sections", True),
+     "refusing the stored net.section_classes: None is not a non-empty list"),
     ("a weight dropped", lambda d: d["state_dict"].pop("net.lstm.bias_hh_l0"),
      "missing ['lstm.bias_hh_l0']"),
     ("NaN in the weights", lambda d: d["state_dict"]["net.lstm.bias_ih_l0"].fill_(math.nan),

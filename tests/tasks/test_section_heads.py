@@ -7,9 +7,9 @@ import torch
 from support import RESOURCES, TINY, run_script, train_tiny
 
 from lyricseg.data.batching import SongDataset, break_flags
-from lyricseg.data.sections import SECTION_CLASSES, default_section_map
 from lyricseg.data.songs import Song
 from lyricseg.models.components import TaggerNet
+from lyricseg.sections import default_section_map
 from lyricseg.train import train
 
 SECTIONS = RESOURCES / "tiny_sections"
@@ -76,7 +76,7 @@ def test_jsonl_records_are_consistent_and_scored(sections_checkpoint, tmp_path):
     chorus = default_section_map().chorus_classes
     for record in map(json.loads, out.read_text().splitlines()):
         assert len(record["sections"]) == len(record["lines"])
-        assert set(record["sections"]) <= set(SECTION_CLASSES)
+        assert set(record["sections"]) <= set(default_section_map().classes)
         # one decoder for all heads: the label is 1 exactly on chorus-class lines ...
         assert record["labels"] == [int(c in chorus) for c in record["sections"]]
         # ... and every class change starts a section
@@ -145,3 +145,155 @@ def test_old_tiny_corpus_without_sections_still_trains(make_cfg):
     assert objects["model"].net.has_sections
     assert "val/section_border_f1" not in metrics
     assert (TINY / "train.jsonl").exists()
+
+
+# --- the model's own section vocabulary ------------------------------------------------------
+
+
+def _grow_map(tmp_path, monkeypatch) -> tuple[str, ...]:
+    """Today's map gains a class, first in the list: every class id after it shifts by one."""
+    import lyricseg.sections as sections
+
+    packaged = sections.default_map_path().read_text(encoding="utf-8")
+    old = "classes: [intro, verse,"
+    assert old in packaged
+    copy = tmp_path / "sections.yaml"
+    copy.write_text(packaged.replace(old, "classes: [skit, intro, verse,"), encoding="utf-8")
+    monkeypatch.setattr(sections, "default_map_path", lambda: copy)
+    sections._packaged_map.cache_clear()
+    return default_section_map().classes
+
+
+@pytest.fixture(autouse=True)
+def _packaged_map_reloaded():
+    """The packaged map is cached: read it afresh after a test that grew it."""
+    import lyricseg.sections as sections
+
+    yield
+    sections._packaged_map.cache_clear()
+
+
+def _as_format_2(src, dst):
+    """The same model as lyricseg 0.2 wrote it: ``sections: true`` and no class list."""
+    data = torch.load(src, weights_only=True)
+    data["lyricseg"]["format_version"] = 2
+    data["lyricseg"]["net"].pop("section_classes")
+    data["lyricseg"]["decoder"].pop("chorus_classes")
+    torch.save(data, dst)
+    return dst
+
+
+def test_a_net_is_built_with_its_section_classes():
+    net = TaggerNet(5, hidden_size=8, num_layers=1, projection_size=8, sections=True,
+                    section_classes=["verse", "chorus", "bridge"])  # fmt: skip
+    heads = net.eval().forward_heads(torch.randn(2, 4, 5), torch.ones(2, 4, dtype=torch.bool))
+    assert heads["section"].shape == (2, 4, 3)
+    assert net.section_classes == ("verse", "chorus", "bridge")
+    assert TaggerNet(5, section_classes=["verse"]).section_classes is None  # no heads asked
+    with pytest.raises(ValueError, match="needs section_classes"):
+        TaggerNet(5, sections=True)
+
+
+def test_training_stores_the_maps_classes_in_the_checkpoint(sections_checkpoint):
+    from lyricseg import checkpoint
+
+    ckpt, _ = sections_checkpoint
+    data = torch.load(ckpt, weights_only=True)["lyricseg"]
+    assert data["format_version"] == checkpoint.FORMAT_VERSION == 3
+    section_map = default_section_map()
+    assert data["net"]["section_classes"] == list(section_map.classes)
+    chorus = [section_map.classes[i] for i in data["decoder"]["chorus_classes"]]
+    assert chorus == ["chorus", "post-chorus"]
+
+
+def test_a_class_added_to_the_map_leaves_an_existing_model_as_it_was(
+    sections_checkpoint, tmp_path, monkeypatch
+):
+    """The model loads and names its sections from its stored list, not from today's map."""
+    from lyricseg.data import read_jsonl
+    from lyricseg.predict import Predictor
+
+    ckpt, _ = sections_checkpoint
+    stored = tuple(torch.load(ckpt, weights_only=True)["lyricseg"]["net"]["section_classes"])
+    songs = read_jsonl(SECTIONS / "val.jsonl")[:4]
+    before = Predictor.from_checkpoint(ckpt).predict(songs)
+    assert any(set(r["sections"]) - {"intro"} for r in before)  # names beyond id 0 seen
+
+    assert _grow_map(tmp_path, monkeypatch) == ("skit", *stored)
+    predictor = Predictor.from_checkpoint(ckpt)
+    assert predictor.section_classes == stored
+    after = predictor.predict(songs)
+    assert after == before  # same classes, same names, same chorus labels
+    for record in after:
+        assert set(record["sections"]) <= set(stored)
+    from lyricseg import Segmenter  # the API (and the service) name them through Predictor
+
+    segmented = Segmenter.load(ckpt)([*songs[0].lines])
+    assert list(segmented.sections) == before[0]["sections"]
+    # a model built for today's map gets the new list: one more section logit
+    net = TaggerNet(5, sections=True, section_classes=default_section_map().classes)
+    assert net.section_head[1].out_features == len(stored) + 1
+
+
+def test_a_format_2_checkpoint_upgrades_with_todays_list(sections_checkpoint, tmp_path):
+    from lyricseg.checkpoint import load_model, read_record
+
+    ckpt, _ = sections_checkpoint
+    old = _as_format_2(ckpt, tmp_path / "v2.ckpt")
+    record, _ = read_record(old)
+    assert record.net["section_classes"] == list(default_section_map().classes)
+    assert record.decoder["chorus_classes"] == default_section_map().chorus_ids()
+    model = load_model(old)
+    assert model.net.section_classes == default_section_map().classes
+    assert model.decoder.chorus_classes == default_section_map().chorus_ids()
+
+
+def test_a_format_2_checkpoint_meets_a_grown_map_with_one_clear_error(
+    sections_checkpoint, tmp_path, monkeypatch
+):
+    """The upgrade gives an old model today's list, explicitly: a grown map does not fit."""
+    from lyricseg.checkpoint import CheckpointError, load_model
+
+    ckpt, _ = sections_checkpoint
+    old = _as_format_2(ckpt, tmp_path / "v2.ckpt")
+    _grow_map(tmp_path, monkeypatch)
+    with pytest.raises(CheckpointError, match="weights do not match.*section_head"):
+        load_model(old)
+
+
+def test_the_shipped_model_loads_through_the_upgrade():
+    from lyricseg.checkpoint import PRETRAINED, load_model
+
+    assert torch.load(PRETRAINED, weights_only=True)["lyricseg"]["format_version"] == 2
+    model = load_model(PRETRAINED)
+    assert model.net.section_classes == default_section_map().classes
+    assert model.record.net["section_classes"] == list(default_section_map().classes)
+    assert model.decoder.chorus_classes == default_section_map().chorus_ids()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s["net"].update(section_classes="verse"), "not a non-empty list"),
+        (lambda s: s["net"].update(section_classes=[]), "not a non-empty list"),
+        (lambda s: s["net"]["section_classes"].__setitem__(0, ""), "is not a class name"),
+        (lambda s: s["net"]["section_classes"].__setitem__(0, 3), "is not a class name"),
+        (lambda s: s["net"]["section_classes"].__setitem__(0, "x" * 65), "is not a class name"),
+        (lambda s: s["net"]["section_classes"].__setitem__(0, "verse"), "names a class twice"),
+        (lambda s: s["net"].update(section_classes=[f"c{i}" for i in range(300)]), "at most 256"),
+        (lambda s: s["net"]["section_classes"].__setitem__(0, "${oc.env:HOME}"), "interpolation"),
+        (lambda s: s["decoder"].update(chorus_classes=[3, 99]), "decoder.chorus_classes"),
+        (lambda s: s["net"]["section_classes"].pop(), "weights do not match.*section_head"),
+        (lambda s: s["net"].pop("section_classes"), "weights do not match|not a non-empty"),
+    ],
+)
+def test_the_record_check_refuses_a_bad_class_list(sections_checkpoint, tmp_path, change, message):
+    from lyricseg.checkpoint import CheckpointError, read_record
+
+    ckpt, _ = sections_checkpoint
+    data = torch.load(ckpt, weights_only=True)
+    change(data["lyricseg"])
+    bad = tmp_path / "bad.ckpt"
+    torch.save(data, bad)
+    with pytest.raises(CheckpointError, match=message):
+        read_record(bad)

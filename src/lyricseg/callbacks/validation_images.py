@@ -233,18 +233,17 @@ class ValidationImages(Callback):
 
     def _section_figures(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
         """Section confusion figures of each val set with sections (every rank sums counts)."""
-        from lyricseg.data.sections import SECTION_CLASSES
-
         if trainer.sanity_checking or trainer.current_epoch % self.every_n_epochs:
             return {}
         figures = {}
         for stage, metrics in getattr(pl_module, "section_metrics", {}).items():
             if stage == "test":
                 continue
+            classes = metrics["section_class"].classes  # the model's own section classes
             counts = metrics["section_class"].confusion_matrix().cpu().numpy()
             if counts.sum() > 0:
-                figures[f"{stage}/section_confusion_matrix"] = lambda m=counts: matrix_figure(
-                    m, SECTION_CLASSES
+                figures[f"{stage}/section_confusion_matrix"] = lambda m=counts, c=classes: (
+                    matrix_figure(m, c)
                 )
         return figures
 

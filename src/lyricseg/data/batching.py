@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from lyricseg.data.sections import SectionMap, section_starts
 from lyricseg.data.songs import Song
+from lyricseg.sections import SectionMap, section_starts
 
 
 def section_targets(

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lyricseg.data.sections import SectionMap, section_starts, strip_multipliers
 from lyricseg.data.songs import (
     Block,
     DataError,
@@ -46,6 +45,7 @@ from lyricseg.data.songs import (
     parse_blocks,
     split_lines,
 )
+from lyricseg.sections import SectionMap, section_starts, strip_multipliers
 from lyricseg.utils import get_logger
 from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.io import atomic_write, atomic_write_json, check_outputs

@@ -11,9 +11,9 @@ from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 
 from lyricseg.data.batching import BucketSampler, SongDataset, collate_songs
 from lyricseg.data.featurize import load_featurized
-from lyricseg.data.sections import SectionMap
 from lyricseg.data.synthetic import SyntheticCorpus
 from lyricseg.features import FeatureExtractor
+from lyricseg.sections import SectionMap
 from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.logging import get_logger
 

@@ -27,7 +27,7 @@ read such a song as one long stanza.
 
 A plain-text song is split into lines at ``\n`` and ``\r\n`` only (a form feed, U+2028 or
 NEL inside a line does not start a new one). Its header lines (``[Chorus]``, ``(Chorus)``,
-``Verse 1:``, ``#CHORUS``; :meth:`~lyricseg.data.sections.SectionMap.read_header` decides)
+``Verse 1:``, ``#CHORUS``; :meth:`~lyricseg.sections.SectionMap.read_header` decides)
 are taken out of the lyrics with ``headers="strip"`` (the default): each is a stanza break
 and names the lines below it in :attr:`Song.sections` (``""`` above the first header; None
 when the text has no header). A bracketed line counts only when the section map knows it
@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING
 from lyricseg.utils.errors import LyricsegError
 
 if TYPE_CHECKING:
-    from lyricseg.data.sections import SectionMap
+    from lyricseg.sections import SectionMap
 
 #: Suffixes (compared lowercased) of files read as JSON lines; anything else is plain text.
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -440,7 +440,7 @@ def parse_text_bytes(data: bytes, name: str, song_id: str, headers: str = "strip
         raise DataError(f"{name}:{lineno}: invalid UTF-8 ({err.reason})") from None
     check_unicode(song_id, "the song id", name)
     if headers == "strip":
-        from lyricseg.data.sections import default_section_map
+        from lyricseg.sections import default_section_map
 
         blocks = parse_blocks(split_lines(text), default_section_map(), any_bracketed=False)
     else:

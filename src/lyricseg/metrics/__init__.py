@@ -16,12 +16,12 @@ _EXPORTS = {
     "SegmentMetrics": "segmentation",
     "TokenMetrics": "segmentation",
     "WindowMetrics": "segmentation",
-    "SECTION_METRIC_KEYS": "sections",
     "SectionBorderMetrics": "sections",
     "SectionClassMetrics": "sections",
     "SectionWindowMetrics": "sections",
     "build_section_metric_collection": "sections",
     "evaluate_sections": "sections",
+    "section_metric_keys": "sections",
 }
 
 __all__ = sorted(_EXPORTS)

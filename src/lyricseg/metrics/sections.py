@@ -5,8 +5,8 @@ Every metric takes the same keywords, so a ``MetricCollection`` can be fed at on
     coll.update(pred_class=..., target_class=..., pred_start=..., target_start=..., mask=...)
 
 all ``[B, T]``: class ids (gold -1 = unknown, left out of the class scores), section start
-flags and the real-line mask. Class names and ids come from
-:data:`lyricseg.data.sections.SECTION_CLASSES`.
+flags and the real-line mask. Class names and ids come from the ``classes`` every metric
+is built with: the section classes of the model being scored (its ``section_classes``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
-from lyricseg.data.sections import SECTION_CLASSES
 from lyricseg.metrics.corpus import _pad
 from lyricseg.metrics.functional.sections import (
     _section_border_compute,
@@ -30,27 +29,43 @@ from lyricseg.metrics.functional.sections import (
 )
 from lyricseg.utils import LyricsegError
 
-#: Keys (without prefix) produced by :func:`build_section_metric_collection`.
-SECTION_METRIC_KEYS = (
-    "section_accuracy",
-    "section_macro_f1",
-    *(f"section_f1_{name.replace('-', '_')}" for name in SECTION_CLASSES),
-    "section_border_precision",
-    "section_border_recall",
-    "section_border_f1",
-    "section_border_f1_tol1",
-    "section_window_diff",
-    "section_pk",
-)
+
+def section_metric_keys(classes: Sequence[str]) -> tuple[str, ...]:
+    """Keys (without prefix) produced by :func:`build_section_metric_collection`.
+
+    Args:
+        classes: The section class names, in class-id order.
+    """
+    return (
+        "section_accuracy",
+        "section_macro_f1",
+        *(f"section_f1_{name.replace('-', '_')}" for name in classes),
+        "section_border_precision",
+        "section_border_recall",
+        "section_border_f1",
+        "section_border_f1_tol1",
+        "section_window_diff",
+        "section_pk",
+    )
 
 
 class _SectionMetric(Metric):
-    """Common flags and input checks of the section metrics (sum states, no gradients)."""
+    """Common flags and input checks of the section metrics (sum states, no gradients).
+
+    Args:
+        classes: The section class names; a class id is an index in this list.
+    """
 
     is_differentiable = False
     higher_is_better = None
     full_state_update = False
-    num_classes = len(SECTION_CLASSES)
+
+    def __init__(self, classes: Sequence[str], **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not classes or not all(isinstance(c, str) for c in classes):
+            raise LyricsegError(f"section metrics need a list of class names, got {classes!r}")
+        self.classes = tuple(classes)
+        self.num_classes = len(self.classes)
 
     def _check(
         self,
@@ -68,12 +83,12 @@ class _SectionMetric(Metric):
 class SectionClassMetrics(_SectionMetric):
     """Line accuracy, F1 per section class and macro F1 over the classes present.
 
-    The pooled ``C x C`` confusion matrix (rows gold, columns predicted, in
-    :data:`SECTION_CLASSES` order) is available from :meth:`confusion_matrix`.
+    The pooled ``C x C`` confusion matrix (rows gold, columns predicted, in ``classes``
+    order) is available from :meth:`confusion_matrix`.
     """
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, classes: Sequence[str], **kwargs) -> None:
+        super().__init__(classes, **kwargs)
         size = self.num_classes
         self.add_state("confmat", torch.zeros(size, size, dtype=torch.long), "sum")
 
@@ -99,7 +114,7 @@ class SectionClassMetrics(_SectionMetric):
 
     def compute(self) -> dict[str, Tensor]:
         """Return ``section_accuracy``, ``section_macro_f1`` and ``section_f1_<class>``."""
-        return _section_class_compute(self.confmat, SECTION_CLASSES)
+        return _section_class_compute(self.confmat, self.classes)
 
     def confusion_matrix(self) -> Tensor:
         """The ``[C, C]`` confusion matrix summed over processes (call it on every rank).
@@ -115,11 +130,12 @@ class SectionBorderMetrics(_SectionMetric):
     """Precision, recall and F1 of section borders (starts after line 0), exact and tolerant.
 
     Args:
+        classes: The section class names (class ids are checked against them).
         tolerances: Positive tolerances (lines), reported as ``section_border_f1_tol{w}``.
     """
 
-    def __init__(self, tolerances: Sequence[int] = (1,), **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, classes: Sequence[str], tolerances: Sequence[int] = (1,), **kwargs) -> None:
+        super().__init__(classes, **kwargs)
         if any(int(t) < 1 for t in tolerances):
             raise LyricsegError(f"border tolerances must be >= 1, got {list(tolerances)}")
         self.tolerances = tuple(int(t) for t in tolerances)
@@ -146,8 +162,8 @@ class SectionBorderMetrics(_SectionMetric):
 class SectionWindowMetrics(_SectionMetric):
     """WindowDiff and Pk over section borders per song (window from the gold sections)."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, classes: Sequence[str], **kwargs) -> None:
+        super().__init__(classes, **kwargs)
         self.add_state("sums", torch.zeros(3, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(
@@ -168,24 +184,25 @@ class SectionWindowMetrics(_SectionMetric):
 
 
 def build_section_metric_collection(
-    prefix: str = "", sync_on_compute: bool = True
+    prefix: str = "", sync_on_compute: bool = True, *, classes: Sequence[str]
 ) -> MetricCollection:
     """Build the section metric collection.
 
     Feed it with ``coll.update(pred_class=..., target_class=..., pred_start=...,
     target_start=..., mask=...)`` and read ``coll.compute()``, a flat dict
-    ``{prefix + key: scalar}`` over :data:`SECTION_METRIC_KEYS`. The confusion matrix for
+    ``{prefix + key: scalar}`` over :func:`section_metric_keys`. The confusion matrix for
     figures is ``coll["section_class"].confusion_matrix()``.
 
     Args:
         prefix: Prepended to every key, e.g. ``"val/"``.
         sync_on_compute: Sum the states over processes at ``compute()``.
+        classes: The section class names in class-id order (a model's ``section_classes``).
 
     Returns:
         A ``MetricCollection`` of ``section_class``, ``section_border`` (tolerance 1) and
         ``section_window``.
     """
-    sync = {"sync_on_compute": sync_on_compute}
+    sync = {"classes": classes, "sync_on_compute": sync_on_compute}
     return MetricCollection(
         {
             "section_class": SectionClassMetrics(**sync),
@@ -203,6 +220,8 @@ def evaluate_sections(
     pred_starts: Sequence[Sequence[int]],
     gold_starts: Sequence[Sequence[int]],
     batch_size: int = 64,
+    *,
+    classes: Sequence[str],
 ) -> dict[str, float | int]:
     """Score section predictions given as per-song lists (for ``predict``'s metrics file).
 
@@ -212,9 +231,10 @@ def evaluate_sections(
         pred_starts: Predicted start flag (0/1) per line, per song.
         gold_starts: Gold start flag (0/1) per line, per song.
         batch_size: Songs per internal batch (the scores do not depend on it).
+        classes: The section class names in class-id order.
 
     Returns:
-        The keys of :data:`SECTION_METRIC_KEYS` as floats, then ``n_songs`` and ``n_lines``.
+        The keys of :func:`section_metric_keys` as floats, then ``n_songs`` and ``n_lines``.
 
     Raises:
         LyricsegError: When the lists disagree in number of songs or song lengths, or hold
@@ -234,7 +254,7 @@ def evaluate_sections(
                 f"song {i}: lengths {[len(x) for x in song]} of predicted classes, gold "
                 "classes, predicted starts, gold starts; they must match"
             )
-    coll = build_section_metric_collection(sync_on_compute=False)
+    coll = build_section_metric_collection(sync_on_compute=False, classes=classes)
     order = sorted(range(len(pred_classes)), key=lambda i: len(pred_classes[i]))
     for begin in range(0, len(order), batch_size):
         idx = order[begin : begin + batch_size]
@@ -243,7 +263,7 @@ def evaluate_sections(
         mask = torch.arange(p.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
         coll.update(pred_class=p, target_class=t, pred_start=ps, target_start=ts, mask=mask)
     scores = {k: float(v) for k, v in coll.compute().items()} if order else {}
-    out: dict[str, float | int] = {k: scores.get(k, 0.0) for k in SECTION_METRIC_KEYS}
+    out: dict[str, float | int] = {k: scores.get(k, 0.0) for k in section_metric_keys(classes)}
     out["n_songs"] = len(pred_classes)
     out["n_lines"] = sum(len(x) for x in pred_classes)
     return out

@@ -72,9 +72,10 @@ class LyricsTagger(L.LightningModule):
         self.break_dropout = break_dropout
         stages = [*self.val_names, "test"]
         self.metrics = nn.ModuleDict({s: build_metric_collection(f"{s}/") for s in stages})
+        classes = getattr(net, "section_classes", None)  # None: no section heads
         self.section_metrics = nn.ModuleDict(
-            {s: build_section_metric_collection(f"{s}/") for s in stages}
-            if getattr(net, "has_sections", False)
+            {s: build_section_metric_collection(f"{s}/", classes=classes) for s in stages}
+            if classes is not None
             else {}
         )
         self.monitor_best = MinMetric() if monitor_mode == "min" else MaxMetric()

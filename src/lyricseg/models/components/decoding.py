@@ -84,7 +84,10 @@ class JointDecoder(Decoder):
     Args:
         switch_penalty: Extra cost, in nats, of starting a section.
         label_weight: Weight of the verse/chorus head's evidence.
-        chorus_classes: Class ids whose label is 1; None takes them from the section map.
+        chorus_classes: Class ids (indices in the net's ``section_classes``) whose label is
+            1; training fills them from the section map
+            (:meth:`~lyricseg.sections.SectionMap.chorus_ids`). Needed to decode section
+            heads; a net without them decodes with the Viterbi fallback.
     """
 
     def __init__(
@@ -96,12 +99,7 @@ class JointDecoder(Decoder):
         super().__init__()
         self.switch_penalty = switch_penalty
         self.label_weight = label_weight
-        if chorus_classes is None:
-            from lyricseg.data.sections import SECTION_CLASSES, default_section_map
-
-            chorus = default_section_map().chorus_classes
-            chorus_classes = [SECTION_CLASSES.index(name) for name in chorus]
-        self.chorus_classes = list(chorus_classes)
+        self.chorus_classes = None if chorus_classes is None else list(chorus_classes)
         self.fallback = ViterbiDecoder(switch_penalty)
 
     def forward(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -120,6 +118,8 @@ class JointDecoder(Decoder):
         """
         if "section" not in heads:
             return super().decode(heads, mask)
+        if self.chorus_classes is None:
+            raise ValueError("JointDecoder needs chorus_classes to decode section heads")
         section = torch.log_softmax(heads["section"].float(), dim=-1)
         label = torch.log_softmax(heads["label"].float(), dim=-1)
         start = heads["start"].float()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -29,7 +29,10 @@ class TaggerNet(nn.Module):
             concatenated to the projected features; needs ``ssm_channels``.
         ssm_channels: Number of stacked SSM views fed to ``ssm_encoder``.
         sections: Add the section heads: a section-class head (one logit per class of
-            :data:`lyricseg.data.sections.SECTION_CLASSES`) and a section-start head.
+            ``section_classes``) and a section-start head.
+        section_classes: Names of the section head's classes, in output order; required
+            with ``sections`` (training fills it from the section map, as it fills
+            ``input_dim``; a checkpoint stores it).
         breaks: Read the stanza-break input (two values per line, see
             :func:`lyricseg.data.batching.break_flags`) beside the features.
     """
@@ -46,9 +49,14 @@ class TaggerNet(nn.Module):
         ssm_encoder: Callable[[int], nn.Module] | None = None,
         ssm_channels: int = 0,
         sections: bool = False,
+        section_classes: Sequence[str] | None = None,
         breaks: bool = False,
     ):
         super().__init__()
+        if sections and not section_classes:
+            raise ValueError("sections=True needs section_classes, the section head's classes")
+        #: The section head's class names in output order, or None without section heads.
+        self.section_classes = tuple(section_classes) if sections else None
         self.breaks = breaks
         self.ssm_encoder = ssm_encoder(ssm_channels) if ssm_encoder is not None else None
         ssm_dim = self.ssm_encoder.out_dim if self.ssm_encoder is not None else 0
@@ -72,11 +80,9 @@ class TaggerNet(nn.Module):
             nn.Dropout(dropout), nn.Linear(2 * hidden_size, num_classes)
         )
         self.section_head = self.start_head = None
-        if sections:
-            from lyricseg.data.sections import SECTION_CLASSES
-
+        if self.section_classes is not None:
             self.section_head = nn.Sequential(
-                nn.Dropout(dropout), nn.Linear(2 * hidden_size, len(SECTION_CLASSES))
+                nn.Dropout(dropout), nn.Linear(2 * hidden_size, len(self.section_classes))
             )
             self.start_head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden_size, 1))
 

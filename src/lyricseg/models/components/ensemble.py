@@ -15,8 +15,10 @@ class EnsembleNet(nn.Module):
     Each head is averaged as a probability and returned as log-probabilities, so a decoder
     reads the ensemble like one network: ``label`` and ``section`` are
     ``log(mean_k softmax(logits_k))``, ``start`` is the logit of ``mean_k sigmoid(start_k)``.
-    Section heads are averaged only when every member has them. ``probs`` is the mean of the
-    members' calibrated P(chorus) (each member's own calibrator, softmax where it has none).
+    Section heads are averaged only when every member has them, over the same
+    ``section_classes`` (members with other class lists are refused). ``probs`` is the mean
+    of the members' calibrated P(chorus) (each member's own calibrator, softmax where it has
+    none).
 
     Args:
         members: The networks (``forward_heads`` as :class:`TaggerNet`'s).
@@ -33,6 +35,11 @@ class EnsembleNet(nn.Module):
             raise ValueError(f"{len(members)} members and {len(calibrators)} calibrators")
         self.members = nn.ModuleList(members)
         self.calibrators = list(calibrators)
+        lists = {getattr(m, "section_classes", None) for m in members}
+        if len(lists - {None}) > 1:
+            raise ValueError(f"the members name other section classes: {sorted(lists - {None})}")
+        #: The members' common section classes, or None unless every member has section heads.
+        self.section_classes = lists.pop() if len(lists) == 1 else None
 
     def forward_heads(
         self,

@@ -7,8 +7,7 @@ import pytest
 import yaml
 from support import REPO
 
-from lyricseg.data.sections import (
-    SECTION_CLASSES,
+from lyricseg.sections import (
     UNKNOWN_CLASS,
     SectionMap,
     cut_credits,
@@ -21,6 +20,8 @@ from lyricseg.data.sections import (
     strip_multipliers,
 )
 from lyricseg.utils import LyricsegError
+
+SECTION_CLASSES = default_section_map().classes
 
 EXTRA = Path(os.environ.get("LYRICSEG_EXTRA_DIR", REPO.parent / "shared" / "data" / "extra"))
 
@@ -179,7 +180,7 @@ def test_missing_map_file(tmp_path):
 
 def test_packaged_yaml_is_the_module_source():
     assert default_map_path().name == "sections.yaml"
-    assert default_map_path().parent == Path(__file__).resolve().parents[2] / "src/lyricseg/data"
+    assert default_map_path().parent == Path(__file__).resolve().parents[1] / "src/lyricseg"
     data = yaml.safe_load(default_map_path().read_text())
     assert tuple(data["classes"]) == SECTION_CLASSES
     # every class is reachable by some rule

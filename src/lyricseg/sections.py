@@ -7,6 +7,11 @@ brackets, parenthesized parts, multipliers, numbers and case removed), split int
 ``/``, ``&``, ``+``, ``|``, ``,`` and spaced dashes, and matched against the YAML's ordered
 rules; see ``docs/sections.md``.
 
+This is the ground floor of lyricseg (it imports only :mod:`lyricseg.utils`). The map's
+``classes`` are the vocabulary of the models trained with it: training gives the list to the
+network (``section_classes``) and the checkpoint stores it, so a model names its section
+classes from its own list, never from today's ``sections.yaml``.
+
 In lyrics *text*, :meth:`SectionMap.read_header` tells a header line from a lyric line: any
 line that is one bracketed group (``[Chorus x2: Singer]``, also ``[Chorus] x2``), and a line
 marked as a header (parentheses around it, a trailing colon, leading ``#``, a multiplier)
@@ -63,7 +68,7 @@ _RULE_KEYS = {"class", "patterns"}
 
 def default_map_path() -> Path:
     """Path of the packaged ``sections.yaml``."""
-    return Path(str(resources.files("lyricseg.data").joinpath("sections.yaml")))
+    return Path(str(resources.files("lyricseg").joinpath("sections.yaml")))
 
 
 def cut_credits(header: str) -> str:
@@ -229,7 +234,8 @@ class SectionMap:
             )
         if data.get("version", 1) != 1:
             raise LyricsegError(f"{source}: section map version {data['version']!r}; expected 1")
-        classes = data.get("classes") if packaged else data.get("classes", list(SECTION_CLASSES))
+        packaged_classes = None if packaged else _packaged_map().classes
+        classes = data.get("classes") if packaged else data.get("classes", list(packaged_classes))
         if (
             not isinstance(classes, list)
             or not classes
@@ -238,9 +244,9 @@ class SectionMap:
             raise LyricsegError(f"{source}: 'classes' must be a list of class names")
         if len(set(classes)) != len(classes):
             raise LyricsegError(f"{source}: 'classes' lists a class twice: {classes}")
-        if not packaged and tuple(classes) != SECTION_CLASSES:
+        if not packaged and tuple(classes) != packaged_classes:
             raise LyricsegError(
-                f"{source}: 'classes' must be exactly {list(SECTION_CLASSES)} (class ids are "
+                f"{source}: 'classes' must be exactly {list(packaged_classes)} (class ids are "
                 f"the outputs of the section head); got {classes}"
             )
         default_chorus = None if packaged else sorted(_packaged_map().chorus_classes)
@@ -426,6 +432,10 @@ class SectionMap:
         """Whether lines of this class get the verse/chorus label 1."""
         return class_name in self.chorus_classes
 
+    def chorus_ids(self) -> list[int]:
+        """Class ids (indices in :attr:`classes`) of the chorus classes, in class order."""
+        return [i for i, name in enumerate(self.classes) if name in self.chorus_classes]
+
     def label(self, header: str) -> int:
         """Verse/chorus label (1 chorus, 0 otherwise, also when unmapped) of a header."""
         return int(self.is_chorus(self.classify(header)))
@@ -441,15 +451,11 @@ def default_section_map() -> SectionMap:
     return _packaged_map()
 
 
-#: The section classes in class-id order, read from the packaged ``sections.yaml``.
-SECTION_CLASSES: tuple[str, ...] = _packaged_map().classes
-
-
 def is_chorus(class_name: str | None) -> bool:
     """Whether a class gets the verse/chorus label 1 in the packaged map (chorus, post-chorus).
 
     Args:
-        class_name: A name from :data:`SECTION_CLASSES`, or ``None`` for unmapped.
+        class_name: A class name of the packaged map, or ``None`` for unmapped.
 
     Returns:
         ``True`` for the packaged ``chorus_classes``.
