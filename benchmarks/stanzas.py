@@ -105,6 +105,7 @@ def score_starts(
         ``pred_per_gold`` (predicted borders per true one).
     """
     from lyricseg.metrics import evaluate_sections
+    from lyricseg.metrics.sections import SECTION_BORDER_KEYS
 
     pred_flags = [_flags(p, n) for p, n in zip(pred, lengths, strict=True)]
     gold_flags = [_flags(g, n) for g, n in zip(gold, lengths, strict=True)]
@@ -119,15 +120,7 @@ def score_starts(
     n_gold = sum(sum(f[1:]) for f in gold_flags)
     n_pred = sum(sum(f[1:]) for f in pred_flags)
     out: dict[str, float | int] = {
-        key.replace("section_", "", 1): scores[key]
-        for key in (
-            "section_border_precision",
-            "section_border_recall",
-            "section_border_f1",
-            "section_border_f1_tol1",
-            "section_window_diff",
-            "section_pk",
-        )
+        key.replace("section_", "", 1): scores[key] for key in SECTION_BORDER_KEYS
     }
     out.update(
         songs=len(lengths),

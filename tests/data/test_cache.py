@@ -3,13 +3,11 @@
 import errno
 import logging
 import os
-import shutil
 import tempfile
 
 import numpy as np
 import pytest
 import torch
-from support import TINY
 
 import lyricseg.data.featurize as featurize
 from lyricseg.data.featurize import load_featurized
@@ -18,27 +16,6 @@ from lyricseg.features import ExactView, FeatureExtractor, StringView
 
 def make_extractor():
     return FeatureExtractor({"string": StringView(), "exact": ExactView()}, ssm_views=["string"])
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    path = tmp_path / "val.jsonl"
-    shutil.copy(TINY / "val.jsonl", path)
-    return path
-
-
-@pytest.fixture
-def calls(monkeypatch):
-    """Count featurization runs (the cache's misses)."""
-    counted = []
-    real = featurize.featurize_songs
-
-    def counting(songs, extractor, workers=1):
-        counted.append(len(songs))
-        return real(songs, extractor, workers)
-
-    monkeypatch.setattr(featurize, "featurize_songs", counting)
-    return counted
 
 
 def damage_width(entry):

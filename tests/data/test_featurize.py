@@ -1,12 +1,8 @@
 """The feature cache: recomputed exactly when the corpus, the features or their code change."""
 
-import shutil
-
 import numpy as np
 import pytest
-from support import TINY
 
-import lyricseg.data.featurize as featurize
 import lyricseg.features.extractor as extractor_module
 from lyricseg.data.featurize import load_featurized
 from lyricseg.features import ExactView, FeatureExtractor, StringView
@@ -15,27 +11,6 @@ from lyricseg.features import ExactView, FeatureExtractor, StringView
 def make_extractor(threshold: float = 0.7, ssm_views=("string",)) -> FeatureExtractor:
     views = {"string": StringView(threshold=threshold), "exact": ExactView()}
     return FeatureExtractor(views, ssm_views=ssm_views)
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    path = tmp_path / "val.jsonl"
-    shutil.copy(TINY / "val.jsonl", path)
-    return path
-
-
-@pytest.fixture
-def calls(monkeypatch):
-    """Count featurization runs (the cache's misses)."""
-    counted = []
-    real = featurize.featurize_songs
-
-    def counting(songs, extractor, workers=1):
-        counted.append(len(songs))
-        return real(songs, extractor, workers)
-
-    monkeypatch.setattr(featurize, "featurize_songs", counting)
-    return counted
 
 
 def load(path, extractor, cache):

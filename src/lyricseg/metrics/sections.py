@@ -29,6 +29,16 @@ from lyricseg.metrics.functional.sections import (
 )
 from lyricseg.utils import LyricsegError
 
+#: The border and segmentation keys of the section metrics, whatever the classes.
+SECTION_BORDER_KEYS = (
+    "section_border_precision",
+    "section_border_recall",
+    "section_border_f1",
+    "section_border_f1_tol1",
+    "section_window_diff",
+    "section_pk",
+)
+
 
 def section_metric_keys(classes: Sequence[str]) -> tuple[str, ...]:
     """Keys (without prefix) produced by :func:`build_section_metric_collection`.
@@ -40,12 +50,7 @@ def section_metric_keys(classes: Sequence[str]) -> tuple[str, ...]:
         "section_accuracy",
         "section_macro_f1",
         *(f"section_f1_{name.replace('-', '_')}" for name in classes),
-        "section_border_precision",
-        "section_border_recall",
-        "section_border_f1",
-        "section_border_f1_tol1",
-        "section_window_diff",
-        "section_pk",
+        *SECTION_BORDER_KEYS,
     )
 
 
