@@ -57,7 +57,7 @@ def measure_one(
     """
     import torch
 
-    from lyricseg.predict import Predictor
+    from lyricseg.inference import Predictor
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -73,8 +73,8 @@ def measure_one(
         (record,) = predictor.predict([song])
         runs.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
-        if len(record["labels"]) != n_lines:
-            raise RuntimeError(f"{len(record['labels'])} labels for {n_lines} lines")
+        if len(record.labels) != n_lines:
+            raise RuntimeError(f"{len(record.labels)} labels for {n_lines} lines")
     return {
         "lines": n_lines,
         "seconds": statistics.median(runs),

@@ -485,11 +485,12 @@ class Bench:
                 "recipes": recipes,
             }
         from benchmarks.stanzas import torch_threads
-        from lyricseg.predict import Predictor
+        from lyricseg.inference import Predictor
 
         songs = read_jsonl(self.args.errors_songs)
         with torch_threads(self.args.threads or 1):
-            records = Predictor.from_checkpoint(self.args.ckpt).predict(songs)
+            predicted = Predictor.from_checkpoint(self.args.ckpt).predict(songs)
+        records = [record.to_dict() for record in predicted]
         model = f"`{self.args.ckpt}`" if self.args.ckpt else "the shipped model"
         return {
             "predictions": "model",

@@ -189,7 +189,7 @@ def run_stanzas(
     Raises:
         LyricsegError: When the model has no section-start head, or a song has no breaks.
     """
-    from lyricseg.predict import Predictor
+    from lyricseg.inference import Predictor
 
     songs = list(songs)
     gold = [gold_starts(s) for s in songs]
@@ -210,12 +210,12 @@ def run_stanzas(
             start = time.perf_counter()
             records = predictor.predict(variant)
             predict_s[name] = time.perf_counter() - start
-            if any(r.get("section_starts") is None for r in records):
+            if any(r.section_starts is None for r in records):
                 raise LyricsegError(
                     f"the model {ckpt or '(shipped)'} has no section-start head; the stanza "
                     "part scores its section starts"
                 )
-            predicted[name] = [list(r["section_starts"]) for r in records]
+            predicted[name] = [list(r.section_starts) for r in records]
 
     rows = {name: score_starts(p, gold, lengths) for name, p in predicted.items()}
     for name in ("without breaks", "with half of its breaks"):

@@ -13,7 +13,7 @@ from support import REPO, RESOURCES
 import lyricseg
 from lyricseg import api, checkpoint
 from lyricseg.data.songs import read_songs
-from lyricseg.predict import Predictor, format_table, format_tagged
+from lyricseg.inference import Predictor, Segmentation, Span, format_songs
 from lyricseg.utils.errors import LyricsegError
 
 SONG = (RESOURCES / "song.txt").read_text()
@@ -65,7 +65,7 @@ def test_text_is_read_as_a_song_file_is(seg, reference, tmp_path):
     path.write_text(SONG)
     (expected,) = reference.predict(read_songs(path))
     result = seg(SONG)
-    assert result.to_dict() == expected
+    assert result == expected  # the one record type, from the API and the engine alike
     assert len(result) == 10 and result.lines[2] == "Hold on hold on"
     assert result.sections is None and result.section_starts is None  # no section heads
 
@@ -102,7 +102,7 @@ def test_input_forms_and_ids(seg, reference, tmp_path):
     corpus.write_text("".join(json.dumps(r) + "\n" for r in records))
     read = read_songs(corpus)
     songs = [*read_songs(tmp_path / "song-1.txt"), read[0], *read_songs(tmp_path / "given.txt")]
-    assert [r.to_dict() for r in results] == reference.predict([*songs, *read[1:]])
+    assert results == reference.predict([*songs, *read[1:]])
     assert seg.predict_batch([]) == []
 
 
@@ -173,8 +173,20 @@ def test_segmentation_round_trips_a_record():
     assert result.breaks == (1,) and result.given_sections == ("Verse 1", "Hook")
     assert result.extra == {"boundary_probs": [0.9, 0.8]}
     assert result.to_dict() == record
-    assert result.to_table() == format_table(record)
-    assert result.to_tagged() == format_tagged(record)
+    assert result.to_table() == (
+        "   #  label  P(chorus)  section     given            line\n"
+        "   1  verse      0.100  verse       Verse 1          a\n"
+        "   2  chorus     0.900  chorus      Hook             b"
+    )
+    assert result.to_tagged() == "[Verse 1]\na\n\n[Chorus]\nb\n"
+    assert result.spans() == [Span("verse", "Verse 1", 0, 1), Span("chorus", "Chorus", 1, 2)]
+    assert result.to_dict(spans=True) == {
+        **record,
+        "spans": [
+            {"name": "verse", "header": "Verse 1", "start": 0, "end": 1},
+            {"name": "chorus", "header": "Chorus", "start": 1, "end": 2},
+        ],
+    }
     plain = {k: record[k] for k in ("id", "lines", "labels", "probs")}
     # given_sections is always written, null when the input had no headers
     assert api.Segmentation.from_record(plain).to_dict() == {**plain, "given_sections": None}
@@ -187,3 +199,27 @@ def test_the_same_song_gives_equal_results(seg):
     # no blank line between lyric lines: breaks unknown, as for a list
     assert seg(["la", "la"]).breaks is None and seg("la\nla").breaks is None
     assert seg("la\n\nla").breaks == (1,) and seg(["la", "", "la"]).breaks == (1,)
+
+
+def test_labels_alone_make_numbered_verses_and_choruses():
+    """Without section heads the spans are runs of labels, verses numbered (as before the move:
+    the texts below are what ``predict.py`` wrote)."""
+    plain = Segmentation.from_record(
+        {"id": "p", "lines": ["x", "y", "z", "w"], "labels": [0, 1, 1, 0],
+         "probs": [0.2, 0.7, 0.8, 0.3]}
+    )  # fmt: skip
+    assert [(s.header, s.start, s.end) for s in plain.spans()] == [
+        ("Verse 1", 0, 1), ("Chorus", 1, 3), ("Verse 2", 3, 4),
+    ]  # fmt: skip
+    assert plain.to_table() == (
+        "   #  label  P(chorus)  line\n   1  verse      0.200  x\n   2  chorus     0.700  y\n"
+        "   3  chorus     0.800  z\n   4  verse      0.300  w"
+    )
+    assert plain.to_tagged() == "[Verse 1]\nx\n\n[Chorus]\ny\nz\n\n[Verse 2]\nw\n"
+    headed = Segmentation("s", ("a", "b"), (0, 1), (0.1, 0.9), ("verse", "chorus"), (0, 1))
+    assert format_songs([headed, plain], Segmentation.to_tagged) == (
+        "==> s <==\n[Verse 1]\na\n\n[Chorus]\nb\n\n"
+        "==> p <==\n[Verse 1]\nx\n\n[Chorus]\ny\nz\n\n[Verse 2]\nw\n"
+    )
+    assert format_songs([plain], Segmentation.to_tagged) == plain.to_tagged()
+    assert api.Segmentation is lyricseg.Segmentation is Segmentation  # one type, re-exported

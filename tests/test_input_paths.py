@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from support import RESOURCES
 
 from lyricseg import Segmenter
-from lyricseg.predict import Predictor, predict
+from lyricseg.inference import Predictor
+from lyricseg.predict import predict
 from lyricseg.sections import default_section_map
 from lyricseg.serve import create_app
 from lyricseg.utils.errors import LyricsegError
@@ -62,7 +63,7 @@ def run_predict(make_cfg, tmp_path: Path, source: str, *overrides: str) -> list[
     out = tmp_path / f"out-{len(list(tmp_path.iterdir()))}.jsonl"
     cfg = make_cfg(f"input={source}", f"output={out}", "format=jsonl", *overrides,
                    config_name="predict")  # fmt: skip
-    return predict(cfg)["records"]
+    return [record.to_dict() for record in predict(cfg)["records"]]
 
 
 def answer(record: dict) -> tuple:
@@ -162,7 +163,9 @@ def test_headers_keep_on_every_path(make_cfg, tmp_path, predictor, http):
     assert kept["lines"][0] == "Verse 1:" and kept["given_sections"] is None
     assert Segmenter(predictor, headers="keep")(text).to_dict() == kept | {"id": "song-1"}
     posted = http.post("/v1/segment", json={"id": "marked", "lyrics": text, "headers": "keep"})
-    assert posted.json() == kept
+    answer = posted.json()
+    assert answer.pop("spans")  # what the service adds to predict's record
+    assert answer == kept
     refused = http.post("/v1/segment", json={"lyrics": text, "headers": "drop"})
     assert refused.status_code == 400
     assert refused.json()["detail"] == "song 1: 'headers': 'drop' is not one of strip, keep"
@@ -205,3 +208,42 @@ def test_lone_surrogates_in_a_corpus_are_a_user_error(make_cfg, tmp_path):
     corpus.write_text('{"id": "a", "lines": ["one", "two\\ud800"]}\n')
     with pytest.raises(LyricsegError, match=r"bad.jsonl:1: 'lines' item 2 holds a lone"):
         run_predict(make_cfg, tmp_path, str(corpus))
+
+
+def test_predict_segmenter_and_service_write_the_same_json(make_cfg, tmp_path, predictor, http):
+    """One record type: the JSONL line ``predict.py`` writes, ``Segmenter``'s ``to_dict`` and
+    the service's answer (less the ``spans`` it adds) are the same JSON, byte for byte; the
+    tagged and table texts agree too."""
+    songs = [{"id": k, "lines": v} for k, v in SONGS.items()]
+    songs.append({"id": "headed", "lyrics": (HEADED / "marked.txt").read_text(encoding="utf-8")})
+    seg = Segmenter(predictor)
+    corpus = tmp_path / "songs.jsonl"
+    read = [seg(song).to_dict() for song in songs]  # the songs as records with lines and breaks
+    corpus.write_text("".join(json.dumps({"id": r["id"], "lines": r["lines"]}) + "\n"
+                              for r in read[:-1]))  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    predict(make_cfg(f"input={corpus}", f"output={out}", config_name="predict"))
+    written = out.read_text(encoding="utf-8").splitlines()
+    posted = http.post("/v1/segment", json=songs[:-1]).json()
+    results = seg.predict_batch(songs[:-1])
+    for line, answer, result in zip(written, posted, results, strict=True):
+        spans = answer.pop("spans")
+        assert json.dumps(answer, ensure_ascii=False) == line
+        assert json.dumps(result.to_dict(), ensure_ascii=False) == line
+        assert spans == [span.to_dict() for span in result.spans()]
+    # a headed text: the same on the command line (as a .txt), in the API and the service
+    text = tmp_path / "headed.txt"
+    text.write_text(songs[-1]["lyrics"], encoding="utf-8")
+    for fmt, render in (("tagged", "to_tagged"), ("table", "to_table"), ("jsonl", "to_dict")):
+        out = tmp_path / f"headed.{fmt}"
+        predict(make_cfg(f"input={text}", f"output={out}", f"format={fmt}",
+                         config_name="predict"))  # fmt: skip
+        mine = getattr(seg({"id": "headed", "lyrics": songs[-1]["lyrics"]}), render)()
+        if fmt == "jsonl":
+            assert out.read_text(encoding="utf-8") == json.dumps(mine, ensure_ascii=False) + "\n"
+            answer = http.post("/v1/segment", json=songs[-1]).json()
+            assert {**answer, "spans": None} == {**mine, "spans": None}
+        else:
+            assert out.read_text(encoding="utf-8") == mine.rstrip("\n") + "\n"
+            served = http.post(f"/v1/segment?format={fmt}", json=songs[-1]).text
+            assert served == mine.rstrip("\n") + "\n"

@@ -44,11 +44,9 @@ The lyrics with a header above each section, as ``predict.py`` writes tagged tex
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lyricseg import checkpoint
 from lyricseg.data.songs import (
     DataError,
     Song,
@@ -57,94 +55,12 @@ from lyricseg.data.songs import (
     parse_record,
     parse_text_bytes,
 )
-from lyricseg.predict import MAX_LINES, Predictor, format_table, format_tagged
-
-#: Keys of a prediction record that :class:`Segmentation` holds as fields.
-_FIELDS = (
-    "id", "lines", "labels", "probs", "sections", "section_starts", "breaks", "given_sections",
-)  # fmt: skip
+from lyricseg.inference import MAX_LINES, Predictor, Segmentation
 
 #: What one song may be given as.
 SongInput = str | Sequence[str] | Mapping[str, Any]
 
-
-@dataclass(frozen=True)
-class Segmentation:
-    """The model's reading of one song.
-
-    Attributes:
-        id: The song's id (given, or ``song-<n>`` by position, from 1).
-        lines: ``[T]`` the non-blank lines, stripped.
-        labels: ``[T]`` 0 (verse) or 1 (chorus) per line: the model's decisions.
-        probs: ``[T]`` P(chorus) per line, calibrated when the model carries a calibrator.
-        sections: ``[T]`` section class per line, or None for a model without section heads.
-        section_starts: Indices of the lines that start a section, or None (no section heads).
-        breaks: Indices of the lines a blank line (or a header line) stood before in the
-            input (stanza breaks), or None when the input did not say (no blank line between
-            lyric lines).
-        given_sections: ``[T]`` the input's own header above each line as written (``""``
-            above the first one), or None when the input had no headers.
-        extra: Any other field of the prediction record, kept for :meth:`to_dict`.
-    """
-
-    id: str
-    lines: tuple[str, ...]
-    labels: tuple[int, ...]
-    probs: tuple[float, ...]
-    sections: tuple[str, ...] | None = None
-    section_starts: tuple[int, ...] | None = None
-    breaks: tuple[int, ...] | None = None
-    given_sections: tuple[str, ...] | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> Segmentation:
-        """Wrap a record of :meth:`lyricseg.predict.Predictor.predict`."""
-
-        def seq(key: str) -> tuple[Any, ...] | None:
-            value = record.get(key)
-            return None if value is None else tuple(value)
-
-        return cls(
-            id=str(record["id"]),
-            lines=tuple(record["lines"]),
-            labels=tuple(record["labels"]),
-            probs=tuple(record["probs"]),
-            sections=seq("sections"),
-            section_starts=seq("section_starts"),
-            breaks=seq("breaks"),
-            given_sections=seq("given_sections"),
-            extra={k: v for k, v in record.items() if k not in _FIELDS},
-        )
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The record ``predict.py`` writes as one JSONL line (unknown fields left out)."""
-        record: dict[str, Any] = {
-            "id": self.id,
-            "lines": list(self.lines),
-            "labels": list(self.labels),
-            "probs": list(self.probs),
-        }
-        if self.sections is not None:
-            record["sections"] = list(self.sections)
-        if self.section_starts is not None:
-            record["section_starts"] = list(self.section_starts)
-        if self.breaks is not None:
-            record["breaks"] = list(self.breaks)
-        given = self.given_sections
-        record["given_sections"] = None if given is None else list(given)
-        return {**record, **self.extra}
-
-    def to_table(self) -> str:
-        """The table ``predict.py`` prints: line number, label, P(chorus), section, line."""
-        return format_table(self.to_dict())
-
-    def to_tagged(self) -> str:
-        """The lyrics with a header above each section (``[Verse 1]``, ``[Chorus]``, ...)."""
-        return format_tagged(self.to_dict())
+__all__ = ["Segmentation", "Segmenter", "SongInput", "song_from_input"]
 
 
 def song_from_input(item: SongInput, where: str, default_id: str, headers: str = "strip") -> Song:
@@ -234,8 +150,7 @@ class Segmenter:
                 or (``path`` None) when this installation ships no model.
         """
         check_header_mode(headers)
-        ckpt = checkpoint.pretrained_path() if path is None else path
-        predictor = Predictor.from_checkpoint(ckpt, max_lines=max_lines)
+        predictor = Predictor.from_checkpoint(path, max_lines=max_lines)
         return cls(predictor, batch_size=batch_size, headers=headers)
 
     def __call__(self, lyrics: SongInput, *, threshold: float | None = None) -> Segmentation:
@@ -269,5 +184,4 @@ class Segmenter:
             song_from_input(item, f"song {n}", f"song-{n}", self.headers)
             for n, item in enumerate(items, 1)
         ]
-        records = self.predictor.predict(songs, batch_size=self.batch_size, threshold=threshold)
-        return [Segmentation.from_record(record) for record in records]
+        return self.predictor.predict(songs, batch_size=self.batch_size, threshold=threshold)

@@ -7,9 +7,9 @@ import torch
 from support import TINY, run_script, train_tiny
 
 from lyricseg.data import read_jsonl
+from lyricseg.inference import Predictor
 from lyricseg.models.components import TaggerNet
 from lyricseg.models.components.ensemble import EnsembleNet
-from lyricseg.predict import Predictor
 from lyricseg.utils.errors import LyricsegError
 
 CLASSES = ["verse", "chorus", "bridge"]
@@ -53,8 +53,8 @@ def test_an_ensemble_of_one_model_twice_predicts_like_the_model(tiny_checkpoint)
     single = Predictor.from_checkpoint(tiny_checkpoint).predict(songs)
     twice = Predictor.from_checkpoint([tiny_checkpoint, tiny_checkpoint]).predict(songs)
     for a, b in zip(single, twice, strict=True):
-        assert a["labels"] == b["labels"]
-        assert a["probs"] == pytest.approx(b["probs"], abs=1e-5)  # calibrated (Platt) both
+        assert a.labels == b.labels
+        assert a.probs == pytest.approx(b.probs, abs=1e-5)  # calibrated (Platt) both
 
 
 def test_predict_script_averages_two_models_and_refuses_other_features(tiny_checkpoint, tmp_path):
@@ -69,7 +69,7 @@ def test_predict_script_averages_two_models_and_refuses_other_features(tiny_chec
     songs = read_jsonl(TINY / "val.jsonl")
     members = [Predictor.from_checkpoint(p).predict(songs) for p in (tiny_checkpoint, other)]
     for record, a, b in zip(map(json.loads, out.read_text().splitlines()), *members, strict=True):
-        mean = [(x + y) / 2 for x, y in zip(a["probs"], b["probs"], strict=True)]
+        mean = [(x + y) / 2 for x, y in zip(a.probs, b.probs, strict=True)]
         assert record["probs"] == pytest.approx(mean, abs=1e-5)
     _, fast = train_tiny(tmp_path / "fast", "features=fast", "trainer.max_epochs=1")
     with pytest.raises(LyricsegError, match="need the same features"):

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from _server import LIMITS, running
 
-from lyricseg.predict import Predictor
+from lyricseg.inference import Predictor
 from lyricseg.serve import create_app
 
 

@@ -7,6 +7,7 @@ Screenshots (desktop 1280 px and phone 390 px wide) are written under each test'
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import os
@@ -21,7 +22,7 @@ import pytest
 from _server import LIMITS, running
 from support import RESOURCES
 
-from lyricseg.predict import Predictor, format_tagged, section_spans
+from lyricseg.inference import Predictor, Segmentation
 from lyricseg.sections import default_section_map
 from lyricseg.serve import create_app
 
@@ -194,13 +195,17 @@ def segment(page: Any, lyrics: str) -> None:
     expect(page.locator("#status")).to_have_text(re.compile(r"^Done in \d+ ms\.$"))
 
 
+def tagged(record: dict[str, Any]) -> str:
+    """The tagged text of a record the service answered."""
+    return Segmentation.from_record(record).to_tagged()
+
+
 def check_sections(page: Any, record: dict[str, Any]) -> list[str]:
-    """Check that blocks, map and preview name the sections as the tagged text does; return
-    the headers."""
-    tagged = format_tagged(record)
-    headers = re.findall(r"^\[(.+)\]$", tagged, re.MULTILINE)
-    spans = section_spans(record)
-    assert len(headers) == len(spans)
+    """Check that blocks, map and preview name the sections as the service's answer does
+    (its ``spans``, the tagged text's headers); return the headers."""
+    headers = [s["header"] for s in record["spans"]]
+    assert headers == re.findall(r"^\[(.+)\]$", tagged(record), re.MULTILINE)
+    spans = [(s["name"], s["start"], s["end"]) for s in record["spans"]]
     assert blocks(page) == [
         {"heading": h, "lines": record["lines"][a:b]}
         for h, (_, a, b) in zip(headers, spans, strict=True)
@@ -214,7 +219,7 @@ def check_sections(page: Any, record: dict[str, Any]) -> list[str]:
         for h, (_, a, _), n in zip(headers, spans, lines, strict=True)
     ]
     assert not any(b["clipped"] for b in shown)
-    assert page.text_content("#preview") == tagged
+    assert page.text_content("#preview") == tagged(record)
     return headers
 
 
@@ -238,7 +243,7 @@ def test_paste_segment_and_read_the_song(page, server_url):
 
     page.click("#copy")
     expect(page.locator("#status")).to_have_text("Tagged text copied.")
-    assert page.evaluate("navigator.clipboard.readText()") == format_tagged(record)
+    assert page.evaluate("navigator.clipboard.readText()") == tagged(record)
 
     with page.expect_download() as download:
         page.click("#download-json")
@@ -248,7 +253,7 @@ def test_paste_segment_and_read_the_song(page, server_url):
     with page.expect_download() as download:
         page.click("#download-text")
     assert download.value.suggested_filename == "song-1.txt"
-    assert Path(download.value.path()).read_text() == format_tagged(record)
+    assert Path(download.value.path()).read_text() == tagged(record)
 
 
 #: Sections (class, lines) that the planned model below predicts for a song of PLANNED_LINES lines:
@@ -281,24 +286,25 @@ class _PlannedModel(Predictor):
     def predict(self, songs, **kwargs):
         records = super().predict(songs, **kwargs)
         section_map = default_section_map()
+        planned = []
         for song, record in zip(songs, records, strict=True):
             if len(song) == PLANNED_LINES:
-                names = [name for name, n in SECTION_PLAN for _ in range(n)]
-                record["sections"] = names
-                record["labels"] = [int(section_map.is_chorus(name)) for name in names]
-                record["section_starts"] = [
-                    sum(n for _, n in SECTION_PLAN[:k]) for k in range(len(SECTION_PLAN))
-                ]
-                record["given_sections"] = (
-                    ["Intro"] * 2 + ["Verse 1"] * 4 + [None] * (len(names) - 6)
+                names = tuple(name for name, n in SECTION_PLAN for _ in range(n))
+                record = dataclasses.replace(
+                    record,
+                    sections=names,
+                    labels=tuple(int(section_map.is_chorus(name)) for name in names),
+                    section_starts=tuple(
+                        sum(n for _, n in SECTION_PLAN[:k]) for k in range(len(SECTION_PLAN))
+                    ),
+                    given_sections=("Intro",) * 2 + ("Verse 1",) * 4 + (None,) * (len(names) - 6),
                 )
             else:
                 breaks = set(song.breaks or ())
-                stanza = 0
-                for i in range(len(song)):
-                    stanza += i in breaks
-                    record["labels"][i] = stanza % 2
-        return records
+                stanzas = [sum(b <= i for b in breaks) for i in range(len(song))]
+                record = dataclasses.replace(record, labels=tuple(s % 2 for s in stanzas))
+            planned.append(record)
+        return planned
 
 
 @pytest.fixture(scope="module")
@@ -311,7 +317,7 @@ def planned_url(tiny_checkpoint) -> Iterator[str]:
         yield url
 
 
-def test_song_map_and_blocks_name_sections_as_the_tagged_text(
+def test_song_map_and_blocks_name_sections_as_the_server_does(
     browser_context, planned_url, tmp_path
 ):
     lyrics = (RESOURCES / "song.txt").read_text()
@@ -430,7 +436,7 @@ def test_errors_are_shown_not_thrown(page):
     assert page.is_hidden("#output") and page.is_disabled("#download-json")
 
 
-def test_every_section_class_is_named_as_the_tagged_text_names_it(
+def test_every_section_class_is_shown_under_the_servers_name(
     browser_context, planned_url, tmp_path
 ):
     url = planned_url
@@ -497,3 +503,35 @@ def test_every_section_class_is_named_as_the_tagged_text_names_it(
     assert [r["label"] for r in shown] == record["labels"]
     assert [r["colour"] for r in shown] == [ROW_COLOURS[x] for x in record["labels"]]
     assert [r["given"] for r in shown] == [x or "" for x in record["given_sections"]]
+
+
+def test_the_page_names_sections_only_from_the_answer(page, server_url):
+    """The page computes no section name: given other spans and names than the model's, it
+    shows those (blocks, map, preview), so it cannot drift from the server's naming."""
+    lyrics = "one\ntwo\nthree\nfour\nfive"
+    record = httpx.post(f"{server_url}/v1/segment", json={"lyrics": lyrics}, timeout=60).json()
+    spans = [
+        {"name": "verse", "header": "Verse 7", "start": 0, "end": 2},
+        {"name": "chorus", "header": "Hook", "start": 2, "end": 3},
+        {"name": "refrain-b", "header": "Refrain B 2", "start": 3, "end": 5},
+    ]
+    answer = {**record, "spans": spans}
+    page.route(
+        "**/v1/segment",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(answer)
+        ),
+    )
+    segment(page, lyrics)
+    assert blocks(page) == [
+        {"heading": "Verse 7", "lines": ["one", "two"]},
+        {"heading": "Hook", "lines": ["three"]},
+        {"heading": "Refrain B 2", "lines": ["four", "five"]},
+    ]
+    assert [b["text"] for b in song_map(page)] == ["V7", "C", "RB2"]
+    assert [b["name"] for b in song_map(page)] == [
+        "Verse 7, lines 1–2", "Hook, line 3", "Refrain B 2, lines 4–5",
+    ]  # fmt: skip
+    assert page.text_content("#preview") == (
+        "[Verse 7]\none\ntwo\n\n[Hook]\nthree\n\n[Refrain B 2]\nfour\nfive\n"
+    )

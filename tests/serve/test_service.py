@@ -17,7 +17,7 @@ from support import RESOURCES
 
 from lyricseg.checkpoint import lyricseg_version
 from lyricseg.data.songs import Song, read_songs
-from lyricseg.predict import Predictor, format_songs, format_table, format_tagged
+from lyricseg.inference import Predictor, Segmentation, format_songs
 from lyricseg.serve import create_app
 from lyricseg.serve.app import is_loopback_address
 from lyricseg.utils.errors import LyricsegError
@@ -40,9 +40,9 @@ def read_back(tmp_path: Path, song: str | list[str], song_id: str) -> Song:
 
 
 def expected(reference: Predictor, tmp_path: Path, song: str | list[str], song_id: str) -> dict:
-    """The record predict.py gives for the same song read from a file."""
+    """The record predict.py gives for the same song read from a file, with its spans."""
     (record,) = reference.predict([read_back(tmp_path, song, song_id)])
-    return record
+    return record.to_dict(spans=True)
 
 
 def assert_same_record(got: dict, want: dict) -> None:
@@ -94,14 +94,16 @@ def test_a_list_gives_a_list_in_order(client, reference, tmp_path):
         read_back(tmp_path, ["One more time"] * 2, "7"),
         read_back(tmp_path, "Just a line", "short"),
     ]
-    assert records == reference.predict(read)
+    assert records == [record.to_dict(spans=True) for record in reference.predict(read)]
     assert client.post("/v1/segment", json=[]).json() == []
 
 
-@pytest.mark.parametrize(("name", "writer"), [("tagged", format_tagged), ("table", format_table)])
+@pytest.mark.parametrize(
+    ("name", "writer"), [("tagged", Segmentation.to_tagged), ("table", Segmentation.to_table)]
+)
 def test_text_formats_are_predicts(client, name, writer):
     songs = [{"id": "t", "lyrics": SONG}, {"lines": ["la", "la"]}]
-    records = client.post("/v1/segment", json=songs).json()
+    records = [Segmentation.from_record(r) for r in client.post("/v1/segment", json=songs).json()]
     one = client.post("/v1/segment", params={"format": name}, json=songs[0])
     assert one.status_code == 200
     assert one.headers["content-type"].startswith("text/plain")

@@ -122,7 +122,7 @@ def test_unreadable_input_writes_nothing(checkpoint, tmp_path):
 def test_checkpoint_ignores_current_conf(make_cfg, tmp_path):
     """Features, net and decoder come from the stored config, never from today's conf/."""
     from lyricseg.data import read_jsonl
-    from lyricseg.predict import Predictor
+    from lyricseg.inference import Predictor
 
     cfg = make_cfg("features=fast", "decoder=viterbi", "trainer.max_epochs=1", "calibration=none")
     _, objects = train(cfg)
@@ -132,7 +132,7 @@ def test_checkpoint_ignores_current_conf(make_cfg, tmp_path):
     assert type(predictor.decoder).__name__ == "ViterbiDecoder"
     assert predictor.calibrator is None
     records = predictor.predict(read_jsonl(TINY / "val.jsonl"))
-    assert [len(r["labels"]) for r in records] == [12, 6, 7, 1]
+    assert [len(r.labels) for r in records] == [12, 6, 7, 1]
 
 
 def _run_predict(checkpoint, tmp_path, input_path, *extra):
@@ -165,7 +165,7 @@ def test_non_finite_probabilities_are_an_error(checkpoint):
     # A checkpoint with NaN weights is refused at load; the guard after the forward pass
     # still catches a network whose output overflows, here forced by a hook.
     from lyricseg.data import read_jsonl
-    from lyricseg.predict import PredictionError, Predictor
+    from lyricseg.inference import PredictionError, Predictor
 
     predictor = Predictor.from_checkpoint(checkpoint)
     predictor.net.classifier.register_forward_hook(lambda m, i, out: out * float("nan"))
@@ -205,7 +205,7 @@ def test_prediction_does_not_import_lightning():
     import sys
 
     code = (
-        "import sys, lyricseg.predict, lyricseg.calibration, lyricseg.data;"
+        "import sys, lyricseg.predict, lyricseg.inference, lyricseg.calibration, lyricseg.data;"
         "print([m for m in ('lightning', 'sklearn', 'torchmetrics') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -116,7 +116,7 @@ def test_tagged_output_of_a_plain_text_song(sections_checkpoint, tmp_path):
 
 def test_same_song_with_and_without_blank_lines(sections_checkpoint, tmp_path):
     """Breaks reach the model as input: the blank lines change its reading of the song."""
-    from lyricseg.predict import Predictor
+    from lyricseg.inference import Predictor
 
     ckpt, _ = sections_checkpoint
     predictor = Predictor.from_checkpoint(ckpt)
@@ -134,10 +134,10 @@ def test_same_song_with_and_without_blank_lines(sections_checkpoint, tmp_path):
     (broken,) = read_songs(text)
     plain = Song("plain", tuple(lines))
     a, b = predictor.predict([broken, plain])
-    assert a["lines"] == b["lines"] == lines
-    assert a["breaks"] == [i for i in range(1, len(lines)) if sections[i] != sections[i - 1]]
-    assert "breaks" not in b
-    assert a["probs"] != b["probs"]
+    assert list(a.lines) == list(b.lines) == lines
+    assert list(a.breaks) == [i for i in range(1, len(lines)) if sections[i] != sections[i - 1]]
+    assert b.breaks is None and "breaks" not in b.to_dict()
+    assert a.probs != b.probs
 
 
 def test_old_tiny_corpus_without_sections_still_trains(make_cfg):
@@ -211,13 +211,13 @@ def test_a_class_added_to_the_map_leaves_an_existing_model_as_it_was(
 ):
     """The model loads and names its sections from its stored list, not from today's map."""
     from lyricseg.data import read_jsonl
-    from lyricseg.predict import Predictor
+    from lyricseg.inference import Predictor
 
     ckpt, _ = sections_checkpoint
     stored = tuple(torch.load(ckpt, weights_only=True)["lyricseg"]["net"]["section_classes"])
     songs = read_jsonl(SECTIONS / "val.jsonl")[:4]
     before = Predictor.from_checkpoint(ckpt).predict(songs)
-    assert any(set(r["sections"]) - {"intro"} for r in before)  # names beyond id 0 seen
+    assert any(set(r.sections) - {"intro"} for r in before)  # names beyond id 0 seen
 
     assert _grow_map(tmp_path, monkeypatch) == ("skit", *stored)
     predictor = Predictor.from_checkpoint(ckpt)
@@ -225,11 +225,11 @@ def test_a_class_added_to_the_map_leaves_an_existing_model_as_it_was(
     after = predictor.predict(songs)
     assert after == before  # same classes, same names, same chorus labels
     for record in after:
-        assert set(record["sections"]) <= set(stored)
+        assert set(record.sections) <= set(stored)
     from lyricseg import Segmenter  # the API (and the service) name them through Predictor
 
     segmented = Segmenter.load(ckpt)([*songs[0].lines])
-    assert list(segmented.sections) == before[0]["sections"]
+    assert segmented.sections == before[0].sections
     # a model built for today's map gets the new list: one more section logit
     net = TaggerNet(5, sections=True, section_classes=default_section_map().classes)
     assert net.section_head[1].out_features == len(stored) + 1

@@ -136,7 +136,7 @@ def test_loss_swaps_by_config(make_cfg, loss):
 
 def test_ssm_encoder_model_trains_and_predicts(make_cfg, tmp_path):
     from lyricseg.data import read_jsonl
-    from lyricseg.predict import Predictor
+    from lyricseg.inference import Predictor
 
     cfg = make_cfg(
         "model=ssm_bilstm", "features.ssm_views=[string,exact]", "model.net.ssm_encoder.channels=4"
@@ -145,7 +145,7 @@ def test_ssm_encoder_model_trains_and_predicts(make_cfg, tmp_path):
     assert objects["model"].net.ssm_encoder is not None
     predictor = Predictor.from_checkpoint(objects["best_path"])
     records = predictor.predict(read_jsonl(TINY / "val.jsonl"))
-    assert [len(r["labels"]) for r in records] == [12, 6, 7, 1]
+    assert [len(r.labels) for r in records] == [12, 6, 7, 1]
 
 
 def hparams_plugin_data(run_dir: Path) -> dict:

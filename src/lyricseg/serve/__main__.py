@@ -82,8 +82,7 @@ def run(cfg: DictConfig) -> None:
     """Load the model once, then serve it with uvicorn until interrupted."""
     import torch
 
-    from lyricseg import checkpoint
-    from lyricseg.predict import Predictor
+    from lyricseg.inference import Predictor, model_path
     from lyricseg.serve.app import create_app, is_loopback_address
 
     if not isinstance(cfg.port, int) or not 0 <= cfg.port <= 65535:
@@ -95,11 +94,11 @@ def run(cfg: DictConfig) -> None:
     sock = listen(cfg.host, cfg.port)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
-    path = Path(cfg.ckpt) if cfg.ckpt else checkpoint.pretrained_path()
+    path = model_path(cfg.ckpt)
     predictor = Predictor.from_checkpoint(path, max_lines=cfg.max_lines)
     app = create_app(
         predictor,
-        checkpoint=path.name,
+        checkpoint=Path(path).name,
         max_body_bytes=cfg.max_body_bytes,
         max_lines=cfg.max_lines,
         max_songs=cfg.max_songs,

@@ -1,12 +1,14 @@
-"""The HTTP service: a thin layer over :class:`lyricseg.predict.Predictor`.
+"""The HTTP service: a thin layer over :class:`lyricseg.inference.Predictor`.
 
 Endpoints:
 
 * ``POST /v1/segment``: body ``{"lyrics": "text"}`` or ``{"lines": [...]}`` (optional
   ``"id"``), or a JSON list of those. Answers the records ``predict.py`` writes
-  (``id, lines, labels, probs`` and any further model outputs), one object for an object, a
-  list for a list. ``?format=tagged`` answers the lyrics with section headers and
-  ``?format=table`` the text table, as ``predict.py`` writes them.
+  (``id, lines, labels, probs`` and any further model outputs) with each song's sections
+  and their names added (``"spans"``: ``name``, ``header`` such as ``"Verse 2"``, ``start``,
+  ``end``), one object for an object, a list for a list. ``?format=tagged`` answers the
+  lyrics with section headers and ``?format=table`` the text table, as ``predict.py``
+  writes them.
 * ``GET /healthz``: lyricseg version, checkpoint name, model description and limits.
 * ``GET /``: the page (``static/index.html``, one self-contained file).
 
@@ -43,7 +45,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lyricseg.api import song_from_input
 from lyricseg.checkpoint import lyricseg_version
 from lyricseg.data.songs import Song
-from lyricseg.predict import Predictor, format_songs, format_table, format_tagged
+from lyricseg.inference import Predictor, Segmentation, format_songs
 from lyricseg.serve.batching import Batcher
 from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.logging import get_logger
@@ -59,7 +61,7 @@ PAGE_POLICY = (
     "frame-ancestors 'none'"
 )
 #: Answer formats of ``POST /v1/segment`` besides JSON (several songs: see format_songs).
-TEXT_FORMATS = {"tagged": format_tagged, "table": format_table}
+TEXT_FORMATS = {"tagged": Segmentation.to_tagged, "table": Segmentation.to_table}
 #: The ``Host`` names a client of a server on a loopback address uses (a browser sends the
 #: name it resolved, so a DNS name rebound to 127.0.0.1 shows here).
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
@@ -352,6 +354,7 @@ def create_app(
             raise RequestError(422, str(err)) from None
         if format in TEXT_FORMATS:
             return PlainTextResponse(format_songs(records, TEXT_FORMATS[format]))
-        return JSONResponse(records if many else records[0])
+        answers = [record.to_dict(spans=True) for record in records]
+        return JSONResponse(answers if many else answers[0])
 
     return app

@@ -3,7 +3,7 @@
 Requests put their songs in a queue and wait. Each worker takes a batch — songs taken one
 per request in turn, so that a request with many songs cannot hold the model while a small
 one waits — up to ``max_songs`` songs and ``max_lines`` lines, after a short window that lets
-concurrent requests join it, and tags it with :meth:`lyricseg.predict.Predictor.predict` (the
+concurrent requests join it, and tags it with :meth:`lyricseg.inference.Predictor.predict` (the
 same call ``predict.py`` makes). With one worker the model runs in a thread of the server
 process; with more, each worker is a process holding its own copy of the model, so that
 featurization (Python and numpy, bound by the GIL) uses several cores. A batch that fails
@@ -20,10 +20,9 @@ import multiprocessing
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
 
 from lyricseg.data.songs import Song
-from lyricseg.predict import Predictor
+from lyricseg.inference import Predictor, Segmentation
 from lyricseg.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -45,7 +44,7 @@ def _init_worker(predictor: Predictor, batch_size: int, torch_threads: int | Non
     predictor.predict([WARM_UP], batch_size=batch_size)
 
 
-def _predict_in_worker(songs: list[Song]) -> list[dict[str, Any]]:
+def _predict_in_worker(songs: list[Song]) -> list[Segmentation]:
     assert _WORKER is not None, "worker not initialized"
     predictor, batch_size = _WORKER
     return predictor.predict(songs, batch_size=batch_size)
@@ -56,7 +55,7 @@ class _Request:
     """The songs of one request still waiting for a batch, and where their records go."""
 
     songs: list[Song]
-    futures: list[asyncio.Future[dict[str, Any]]]
+    futures: list[asyncio.Future[Segmentation]]
     taken: int = field(default=0)
 
 
@@ -97,9 +96,9 @@ class Batcher:
         self._ready: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._executor: concurrent.futures.Executor | None = None
-        self._call: Callable[[list[Song]], list[dict[str, Any]]] = self._predict_here
+        self._call: Callable[[list[Song]], list[Segmentation]] = self._predict_here
 
-    def _predict_here(self, songs: list[Song]) -> list[dict[str, Any]]:
+    def _predict_here(self, songs: list[Song]) -> list[Segmentation]:
         return self.predictor.predict(songs, batch_size=self.batch_size)
 
     async def start(self) -> None:
@@ -143,7 +142,7 @@ class Batcher:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
-    async def predict(self, songs: list[Song]) -> list[dict[str, Any]]:
+    async def predict(self, songs: list[Song]) -> list[Segmentation]:
         """The records of ``songs``, in order, once the batches holding them are tagged.
 
         Raises:
@@ -167,9 +166,9 @@ class Batcher:
                     return True
         return False
 
-    def _take(self) -> list[tuple[Song, asyncio.Future[dict[str, Any]]]]:
+    def _take(self) -> list[tuple[Song, asyncio.Future[Segmentation]]]:
         """The next batch: one song from each waiting request in turn, within the caps."""
-        batch: list[tuple[Song, asyncio.Future[dict[str, Any]]]] = []
+        batch: list[tuple[Song, asyncio.Future[Segmentation]]] = []
         lines = 0
         while self._queue and len(batch) < self.max_songs:
             request = self._queue[0]
