@@ -1,11 +1,13 @@
 """Tag songs from a checkout, with its ``conf/``: ``python predict.py ckpt=... input=...``.
 
-The same command as ``lyricseg-predict`` (see :mod:`lyricseg.cli` and conf/predict.yaml).
+The same command as ``lyricseg-predict`` (see :mod:`lyricseg.commands.predict`
+and conf/predict.yaml).
 """
 
 from pathlib import Path
 
-from lyricseg.cli import hydra_main, run_predict
+from lyricseg.commands._hydra import hydra_main
+from lyricseg.commands.predict import run_predict
 
 main = hydra_main(run_predict, "predict", config_dir=Path(__file__).resolve().parent / "conf")
 

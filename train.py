@@ -1,11 +1,12 @@
 """Train from a checkout, with its ``conf/``: ``python train.py [overrides]``.
 
-The same command as ``lyricseg-train`` (see :mod:`lyricseg.cli` and conf/train.yaml).
+The same command as ``lyricseg-train`` (see :mod:`lyricseg.commands.train` and conf/train.yaml).
 """
 
 from pathlib import Path
 
-from lyricseg.cli import check_resume_path, hydra_main, run_train
+from lyricseg.commands._hydra import hydra_main
+from lyricseg.commands.train import check_resume_path, run_train
 
 main = hydra_main(
     run_train,

@@ -243,7 +243,7 @@ def render_sections(part: dict[str, Any], full: bool) -> list[str]:
         "",
         *_table(["input", *(h for _, h in keys)], rows),
         "",
-        f"Converter (`python -m lyricseg.data.convert`, in process): {conv['songs']} invented "
+        f"Converter (`python -m lyricseg.commands.convert`, in process): {conv['songs']} invented "
         f"headed files, {conv['lines']:,} lines in {_secs(conv['median_s'])} — "
         f"{conv['songs_per_s']:,.0f} songs/s, {conv['lines_per_s']:,.0f} lines/s "
         f"(median of {_runs(len(conv['runs_s']))}).",

@@ -10,6 +10,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 from support import CORPUS, REPO, TINY_MODEL, tmp_paths, train_tiny
 
+from lyricseg.commands.resolvers import register_resolvers
+
+# A config composed with its hydra node (return_hydra_config=True) uses the resolvers that
+# the commands register; the library registers none.
+register_resolvers()
+
 
 @pytest.fixture
 def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:

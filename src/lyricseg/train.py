@@ -24,10 +24,8 @@ from lyricseg.models.tagger import LyricsTagger
 from lyricseg.utils.errors import exit_on_user_error
 from lyricseg.utils.io import atomic_write_json
 from lyricseg.utils.logging import get_logger, setup_run_logging
-from lyricseg.utils.resolvers import register_resolvers
 
 log = get_logger(__name__)
-register_resolvers()
 
 #: File name of the model that prediction reads, beside Lightning's checkpoints.
 MODEL_FILE = "best.ckpt"

@@ -24,6 +24,7 @@ from benchmarks.stanzas import (
     score_starts,
     with_some_breaks,
 )
+from lyricseg.commands.stanzas import main as split_main
 from lyricseg.data import Song, read_jsonl
 from lyricseg.data.songs import DataError
 from lyricseg.data.stanzas import (
@@ -31,9 +32,6 @@ from lyricseg.data.stanzas import (
     held_out_artist,
     stanza_split,
     write_stanza_split,
-)
-from lyricseg.data.stanzas import (
-    main as split_main,
 )
 from lyricseg.utils.errors import LyricsegError
 

@@ -3,8 +3,9 @@ import random
 
 from support import CORPUS
 
+from lyricseg.commands.audit import main
 from lyricseg.data import Song
-from lyricseg.data.audit import main, near_duplicate_pairs, normalized_lines
+from lyricseg.data.audit import near_duplicate_pairs, normalized_lines
 
 
 def test_audit_flags_long_lines_no_repetition_and_duplicates(tmp_path, capsys):

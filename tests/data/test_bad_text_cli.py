@@ -1,6 +1,6 @@
 r"""Text that cannot be used is refused by the whole process: exit 2, one line, no traceback.
 
-Real subprocesses of ``predict.py`` and ``python -m lyricseg.data.convert``: a lone surrogate
+Real subprocesses of ``predict.py`` and ``python -m lyricseg.commands.convert``: a lone surrogate
 (``"\ud800"``, which JSON escapes decode to and no UTF-8 writer accepts; in a text file, its
 bytes are invalid UTF-8) and JSON nested deeper than Python's recursion limit.
 """
@@ -66,7 +66,7 @@ def test_predict_refuses_bad_text_in_one_line(tmp_path, case):
 
 
 def run_converter(*args: str) -> subprocess.CompletedProcess[str]:
-    return run(["-m", "lyricseg.data.convert", *args])
+    return run(["-m", "lyricseg.commands.convert", *args])
 
 
 CONVERT_INPUTS = {

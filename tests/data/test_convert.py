@@ -7,9 +7,10 @@ import sys
 import pytest
 from support import REPO, RESOURCES
 
+from lyricseg.commands.convert import main
 from lyricseg.data import convert as convert_module
 from lyricseg.data import read_jsonl
-from lyricseg.data.convert import convert_paths, main, write_corpus
+from lyricseg.data.convert import convert_paths, write_corpus
 from lyricseg.sections import SectionMap
 from lyricseg.utils import LyricsegError
 
@@ -281,7 +282,15 @@ def test_cli_error_is_one_line_exit_2_and_keeps_the_old_output(tmp_path):
     out = tmp_path / "corpus.jsonl"
     out.write_text("old\n")
     result = subprocess.run(
-        [sys.executable, "-m", "lyricseg.data.convert", str(GOOD), "--out", str(out), "--strict"],
+        [
+            sys.executable,
+            "-m",
+            "lyricseg.commands.convert",
+            str(GOOD),
+            "--out",
+            str(out),
+            "--strict",
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,

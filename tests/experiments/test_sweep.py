@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from support import REPO, TINY_MODEL, run_script, tmp_paths
 
-from lyricseg.cli import launcher_parallelism
+from lyricseg.commands.resolvers import launcher_parallelism
 
 pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs the sweeps extra")
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="needs the sweeps extra")

@@ -5,20 +5,20 @@ import sys
 
 from support import REPO
 
-from lyricseg import cli
+from lyricseg.utils.config import PACKAGED_CONFIG
 
 
 def test_packaged_config_is_the_top_level_conf_in_a_checkout():
-    assert cli.PACKAGED_CONFIG.is_dir()
-    assert (cli.PACKAGED_CONFIG / "train.yaml").read_bytes() == (
+    assert PACKAGED_CONFIG.is_dir()
+    assert (PACKAGED_CONFIG / "train.yaml").read_bytes() == (
         REPO / "conf" / "train.yaml"
     ).read_bytes()
-    assert cli.PACKAGED_CONFIG.resolve() == (REPO / "conf").resolve()
+    assert PACKAGED_CONFIG.resolve() == (REPO / "conf").resolve()
 
 
 def test_commands_load_no_training_code_until_called():
     code = (
-        "import sys, lyricseg.cli;"
+        "import sys, lyricseg.commands.train, lyricseg.commands.predict;"
         "print([m for m in ('lightning', 'torch', 'torchmetrics', 'sklearn') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -32,7 +32,8 @@ def test_help_names_the_task_and_lists_the_packaged_groups(tmp_path):
     """
     for script, name in ((REPO / "train.py", "train"), (None, "train")):
         if script is None:
-            cmd = [sys.executable, "-c", f"from lyricseg.cli import {name}; {name}()", "--help"]
+            code = f"from lyricseg.commands.{name} import main; main()"
+            cmd = [sys.executable, "-c", code, "--help"]
         else:
             cmd = [sys.executable, str(script), "--help"]
         out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)

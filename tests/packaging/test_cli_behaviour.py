@@ -14,7 +14,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from support import REPO, RESOURCES, run_script
 
-from lyricseg.cli import expand_positional
+from lyricseg.commands._hydra import expand_positional
 from lyricseg.utils import LyricsegError
 
 
@@ -135,9 +135,7 @@ def test_an_unknown_option_lists_the_options(song_dir):
     ],
 )
 def test_help_shows_the_commands_own_options(tmp_path, command, own, usage):
-    module = "lyricseg.cli" if command == "predict" else "lyricseg.serve.__main__"
-    name = command if command == "predict" else "main"
-    cmd = [sys.executable, "-c", f"from {module} import {name}; {name}()", "--help"]
+    cmd = [sys.executable, "-c", f"from lyricseg.commands.{command} import main; main()", "--help"]
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(usage)
@@ -191,9 +189,9 @@ def test_readme_training_commands_compose_as_written():
     from hydra import compose, initialize_config_dir
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    from lyricseg.cli import _register_resolvers
+    from lyricseg.commands.resolvers import register_resolvers
 
-    _register_resolvers()
+    register_resolvers()
     commands = [c for name in TRAIN_COMMANDS for c in readme_commands(name) if "<" not in c]
     assert "lyricseg-train" in commands and "lyricseg-train experiment=smoke" in commands
     assert any(" -m " in c for c in commands) and len(commands) >= 10

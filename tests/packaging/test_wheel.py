@@ -126,9 +126,9 @@ def test_wheel_ships_config_data_and_commands(installed):
     assert {f"lyricseg/{p.relative_to(PACKAGE)}" for p in data} <= names
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     text = zipfile.ZipFile(installed.wheel).read(entry_points).decode()
-    assert "lyricseg-train = lyricseg.cli:train" in text
-    assert "lyricseg-predict = lyricseg.cli:predict" in text
-    assert "lyricseg-serve = lyricseg.serve.__main__:main" in text
+    assert "lyricseg-train = lyricseg.commands.train:main" in text
+    assert "lyricseg-predict = lyricseg.commands.predict:main" in text
+    assert "lyricseg-serve = lyricseg.commands.serve:main" in text
     for command in COMMANDS:
         assert os.access(installed.bin / command, os.X_OK), command
 

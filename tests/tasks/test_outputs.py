@@ -8,7 +8,7 @@ import shutil
 import pytest
 from support import RESOURCES, TINY, run_script
 
-from lyricseg.data.convert import main as convert_main
+from lyricseg.commands.convert import main as convert_main
 from lyricseg.predict import run as predict_run
 
 GOOD = RESOURCES / "headed" / "good"

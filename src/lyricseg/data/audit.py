@@ -1,6 +1,6 @@
 """Report suspicious records of a JSONL corpus without changing it.
 
-``python -m lyricseg.data.audit FILE [FILE ...] [--max-chars 300] [--near 0.5] [--json OUT]``
+``python -m lyricseg.commands.audit FILE [FILE ...] [--max-chars 300] [--near 0.5] [--json OUT]``
 
 Flags songs with very long lines (prose passages rather than lyrics), songs in which no line
 repeats at all (no chorus signal to learn from), exact duplicate songs (same lines, within or
@@ -12,15 +12,12 @@ evaluation split.
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from lyricseg.data.songs import Song, read_jsonl
+from lyricseg.data.songs import Song
 from lyricseg.features.text import SongText
 from lyricseg.utils.errors import LyricsegError
 
@@ -190,34 +187,3 @@ def format_report(findings: list[dict[str, Any]], totals: dict[str, int]) -> str
     lines.append("")
     lines += [f"{f['file']}  {f['id']}  [{f['issue']}] {f['detail']}" for f in findings]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m lyricseg.data.audit", description=__doc__)
-    parser.add_argument("files", nargs="+", type=Path, help="JSONL corpus files")
-    parser.add_argument("--max-chars", type=int, default=300, help="long-line threshold")
-    parser.add_argument(
-        "--near",
-        type=float,
-        default=0.5,
-        help="near-duplicate threshold: share of the shorter song's lines found in the other",
-    )
-    parser.add_argument("--json", type=Path, default=None, help="also write findings as JSON")
-    args = parser.parse_args(argv)
-    try:
-        songs = {str(f): read_jsonl(f, require_labels=False) for f in args.files}
-        findings = audit_songs(songs, args.max_chars, args.near)
-    except LyricsegError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(format_report(findings, {k: len(v) for k, v in songs.items()}))
-    if args.json:
-        from lyricseg.utils.io import atomic_write_json
-
-        atomic_write_json(args.json, findings)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

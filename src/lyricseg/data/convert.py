@@ -1,6 +1,6 @@
 """Convert headed lyrics (Genius/AZLyrics-style text, lyricsgenius JSON) into a JSONL corpus.
 
-``python -m lyricseg.data.convert INPUT... --out corpus.jsonl [--map FILE] [--report FILE]
+``python -m lyricseg.commands.convert INPUT... --out corpus.jsonl [--map FILE] [--report FILE]
 [--strict] [--expand-repeats]``
 
 Inputs are text files (one song each), lyricsgenius JSON dumps (``{"songs": [{"title",
@@ -25,11 +25,8 @@ chorus class, ``breaks`` lists the lines that a blank line or a header line stoo
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -48,7 +45,7 @@ from lyricseg.data.songs import (
 from lyricseg.sections import SectionMap, section_starts, strip_multipliers
 from lyricseg.utils import get_logger
 from lyricseg.utils.errors import LyricsegError
-from lyricseg.utils.io import atomic_write, atomic_write_json, check_outputs
+from lyricseg.utils.io import atomic_write
 
 log = get_logger("lyricseg.data.convert")
 
@@ -421,7 +418,8 @@ def write_corpus(path: str | Path, records: Sequence[dict[str, Any]]) -> None:
         raise LyricsegError(f"cannot write {path}: {err.strerror or err}") from None
 
 
-def _log_summary(report: ConvertReport, out: Path) -> None:
+def log_summary(report: ConvertReport, out: Path) -> None:
+    """Log what a conversion wrote to ``out`` and the headers the section map did not know."""
     data = report.as_dict()
     log.info(
         "wrote %d songs, %d lines, %d sections to %s (%d files read)",
@@ -455,60 +453,3 @@ def _log_summary(report: ConvertReport, out: Path) -> None:
                 entry["blocks"],
                 entry["first"],
             )
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Command-line arguments."""
-    parser = argparse.ArgumentParser(
-        prog="python -m lyricseg.data.convert",
-        description="Convert headed lyrics (Genius-style text, lyricsgenius JSON) to JSONL.",
-    )
-    parser.add_argument("inputs", nargs="+", help="text/JSON files or directories")
-    parser.add_argument("--out", required=True, type=Path, help="output JSONL corpus")
-    parser.add_argument(
-        "--map", type=Path, default=None, help="section map YAML (default: packaged)"
-    )
-    parser.add_argument("--report", type=Path, default=None, help="also write the report as JSON")
-    parser.add_argument("--strict", action="store_true", help="an unmapped header is an error")
-    parser.add_argument(
-        "--expand-repeats",
-        action="store_true",
-        help="a header with no lines repeats the last block with that header",
-    )
-    parser.add_argument("--quiet", action="store_true", help="only warnings and errors")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (2 on a user error)."""
-    args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="[%(name)s][%(levelname)s] - %(message)s",
-        stream=sys.stderr,
-    )
-    try:
-        check_outputs(
-            [*args.inputs, args.map],
-            [args.out, args.report],
-            reads=lambda path: path.suffix.lower() in SUFFIXES,
-        )
-        section_map = SectionMap.load(args.map)
-        records, report = convert_paths(
-            args.inputs, section_map, strict=args.strict, expand_repeats=args.expand_repeats
-        )
-        write_corpus(args.out, records)
-        if args.report is not None:
-            atomic_write_json(args.report, report.as_dict())
-    except LyricsegError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: cannot write {err.filename or args.report}: {err.strerror}", file=sys.stderr)
-        return 2
-    _log_summary(report, args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

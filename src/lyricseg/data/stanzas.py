@@ -1,6 +1,6 @@
 """The by-artist development split of a stanza corpus (songs with blank lines, no labels).
 
-    python -m lyricseg.data.stanzas --source DIR OUT_DIR
+    python -m lyricseg.commands.stanzas --source DIR OUT_DIR
 
 A stanza corpus (``train.jsonl`` of ``{"id", "lines"}`` records, ``""`` between stanzas, and
 ``train.meta.jsonl`` naming each song's ``artist``) is split by artist: an artist's songs are
@@ -17,10 +17,8 @@ The command writes ``OUT_DIR/train.jsonl`` (kept artists) and ``OUT_DIR/val.json
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -129,27 +127,3 @@ def write_stanza_split(source: Path, out: Path, share: float = HELD_OUT_SHARE) -
     write_jsonl(out / "val.jsonl", held)
     atomic_write_json(out / "split.json", summary)
     return summary
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m lyricseg.data.stanzas", description=__doc__)
-    parser.add_argument("out", type=Path, help="folder to write train.jsonl and val.jsonl into")
-    parser.add_argument("--source", type=Path, required=True, help="the stanza corpus folder")
-    parser.add_argument("--share", type=float, default=HELD_OUT_SHARE, help="artists held out")
-    args = parser.parse_args(argv)
-    try:
-        summary = write_stanza_split(args.source, args.out, args.share)
-    except LyricsegError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(
-        f"wrote {args.out}: train {summary['train']['songs']} songs "
-        f"({summary['train']['artists']} artists), val {summary['val']['songs']} songs "
-        f"({summary['val']['artists']} artists)"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ log = get_logger(__name__)
 
 def default_config_dir() -> Path:
     """The Hydra config shipped with lyricseg (the one the ``lyricseg-*`` commands use)."""
-    from lyricseg.cli import PACKAGED_CONFIG
+    from lyricseg.utils.config import PACKAGED_CONFIG
 
     if not (PACKAGED_CONFIG / "train.yaml").is_file():
         raise LyricsegError(f"no train.yaml in {PACKAGED_CONFIG}; pass --config-dir")
