@@ -18,6 +18,20 @@ from support import REPO
 from benchmarks.load import cpu_seconds, invented_song, start_server
 
 
+def refused_start(*overrides: str) -> subprocess.CompletedProcess:
+    """``python -m lyricseg.serve`` with ``overrides``, which must refuse to start (exit 2)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "lyricseg.serve", *overrides],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    return result
+
+
 def test_serve_command_answers_until_stopped(tiny_checkpoint):
     with start_server(tiny_checkpoint, "max_songs=2", "max_lines=50") as (url, _):
         assert url.startswith("http://127.0.0.1:")
@@ -43,24 +57,7 @@ def test_serve_command_answers_until_stopped(tiny_checkpoint):
 def test_serve_command_reports_bad_settings_in_one_line(
     tiny_checkpoint, tmp_path, override, message
 ):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lyricseg.serve",
-            f"ckpt={tiny_checkpoint}",
-            "port=0",
-            override.format(tmp=tmp_path),
-            f"hydra.run.dir={tmp_path}/run",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
+    result = refused_start(f"ckpt={tiny_checkpoint}", "port=0", override.format(tmp=tmp_path))
     assert message.format(tmp=tmp_path) in result.stderr.splitlines()
 
 
@@ -96,24 +93,8 @@ def test_a_taken_port_is_one_line_before_the_model_loads(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "lyricseg.serve",
-                # a missing model: had it been loaded first, this would be the error
-                f"ckpt={tmp_path}/missing.ckpt",
-                f"port={port}",
-                f"hydra.run.dir={tmp_path}/run",
-            ],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
+        # a missing model: had it been loaded first, this would be the error
+        result = refused_start(f"ckpt={tmp_path}/missing.ckpt", f"port={port}")
     message = (
         f"error: port {port} on 127.0.0.1 is already in use (another server?); "
         "choose another with port=N"
