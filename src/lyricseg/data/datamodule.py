@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 
+from lyricseg.data import conventions as conv
 from lyricseg.data.batching import BucketSampler, SongDataset, collate_songs
 from lyricseg.data.featurize import load_featurized
 from lyricseg.data.synthetic import SyntheticCorpus
@@ -28,7 +29,9 @@ class LyricsDataModule(L.LightningDataModule):
     ``train.jsonl`` joins training (drawn ``extra_weight`` times per song and epoch) and its
     ``val.jsonl``, when present, is scored as its own validation set ``val_<dir name>/``;
     the monitored ``val/`` metrics stay the main corpus's. Songs with ``sections`` also train
-    the section heads (headers mapped to classes by ``section_map``).
+    the section heads (headers mapped to classes by ``section_map``). Every song carries its
+    corpus and verse/chorus convention (:attr:`conventions`, see
+    :mod:`lyricseg.data.conventions`): each trains its own convention's label head.
 
     Args:
         data_dir: Folder with the JSONL splits.
@@ -48,6 +51,9 @@ class LyricsDataModule(L.LightningDataModule):
         section_map: YAML file mapping section headers to classes; None uses lyricseg's.
         breaks_from_sections: Give songs that have ``sections`` but no stanza breaks a break
             before every section start (see :class:`~lyricseg.data.batching.SongDataset`).
+        conventions: Corpus name (``main`` or an extra folder's name) -> verse/chorus
+            convention name, for corpora that should not follow their default (see
+            :func:`~lyricseg.data.conventions.corpus_conventions`).
     """
 
     def __init__(
@@ -66,6 +72,7 @@ class LyricsDataModule(L.LightningDataModule):
         extra_weight: float | Sequence[float] = 1.0,
         section_map: str | None = None,
         breaks_from_sections: bool = True,
+        conventions: Mapping[str, str] | None = None,
     ):
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -94,9 +101,13 @@ class LyricsDataModule(L.LightningDataModule):
             raise LyricsegError(f"data.extra_weight must be >= 0, got {self.extra_weights}")
         self.section_map = SectionMap.load(section_map)
         self.breaks_from_sections = breaks_from_sections
+        self.convention_overrides = dict(conventions or {})
+        #: Verse/chorus conventions of the training songs, the main corpus's first.
+        self.conventions: list[str] = [conv.DEFAULT_CONVENTION]
         self.splits: dict[str, SongDataset] = {}
         #: Per-song draws per epoch of the training split (main songs first).
         self.train_weights: list[float] | None = None
+        self._joined = False  # extra corpora joined to the training split
 
     def prepare_data(self) -> None:
         """Write the generated corpus when configured (once, on rank zero)."""
@@ -126,11 +137,18 @@ class LyricsDataModule(L.LightningDataModule):
         ]
         return ["val", *extra]
 
-    def _read(self, path: Path) -> SongDataset:
+    @property
+    def corpus_names(self) -> list[str]:
+        """Name of each corpus, by corpus id: ``main``, then :attr:`extra_names`."""
+        return [conv.MAIN_CORPUS, *self.extra_names]
+
+    def _read(self, path: Path, corpus: int = 0, convention: int = 0) -> SongDataset:
         songs, feats = load_featurized(
             path, self.features, self.cache_dir, workers=self.featurize_workers
         )
-        return SongDataset(songs, feats, self.section_map, self.breaks_from_sections)
+        return SongDataset(
+            songs, feats, self.section_map, self.breaks_from_sections, corpus, convention
+        )
 
     def setup(self, stage: str | None = None) -> None:
         """Read and featurize the splits the stage needs (cached)."""
@@ -148,32 +166,69 @@ class LyricsDataModule(L.LightningDataModule):
                     continue
                 raise LyricsegError(f"missing {split} split: {path} does not exist")
             self.splits[split] = self._read(path)
-        if "train" in wanted and self.extra_dirs and self.train_weights is None:
+        if "train" in wanted and not self._joined:
             self._add_extra_corpora()
 
     def _add_extra_corpora(self) -> None:
+        """Join the extra corpora's training songs, each tagged with its corpus and convention."""
         main = self.splits["train"]
-        songs, feats = list(main.songs), list(zip(main.features, main.ssms, strict=True))
-        weights = [1.0] * len(songs)
-        for name, path, weight in zip(
-            self.extra_names, self.extra_dirs, self.extra_weights, strict=True
-        ):
+        extras = []
+        for path in self.extra_dirs:
             if not (path / "train.jsonl").exists():
                 raise LyricsegError(f"extra corpus {path} has no train.jsonl")
-            extra = self._read(path / "train.jsonl")
+            extras.append(self._read(path / "train.jsonl"))
+        labelled = [conv.has_labels(d.songs) for d in (main, *extras)]
+        self.conventions, ids = conv.corpus_conventions(
+            self.corpus_names, labelled, self.convention_overrides
+        )
+        self._joined = True
+        if not extras:
+            return
+        log.info(
+            "Conventions: %s",
+            ", ".join(
+                f"{c} -> {self.conventions[k]}" for c, k in zip(self.corpus_names, ids, strict=True)
+            ),
+        )
+        songs, feats = list(main.songs), list(zip(main.features, main.ssms, strict=True))
+        weights, corpus = [1.0] * len(songs), [0] * len(songs)
+        for i, (name, path, weight, extra) in enumerate(
+            zip(self.extra_names, self.extra_dirs, self.extra_weights, extras, strict=True), 1
+        ):
             songs += extra.songs
             feats += list(zip(extra.features, extra.ssms, strict=True))
             weights += [weight] * len(extra)
+            corpus += [i] * len(extra)
             log.info("Extra corpus %s: %d training songs, weight %g", name, len(extra), weight)
             if (path / "val.jsonl").exists():
-                self.splits[f"val_{name}"] = self._read(path / "val.jsonl")
+                self.splits[f"val_{name}"] = self._read(path / "val.jsonl", i, ids[i])
         self.splits["train"] = SongDataset(
             songs,
             [(f.numpy(), None if s is None else s.numpy()) for f, s in feats],
             self.section_map,
             self.breaks_from_sections,
+            corpus=corpus,
+            convention=[ids[c] for c in corpus],
         )
         self.train_weights = weights
+
+    def label_given_class(self) -> list[list[list[float]]]:
+        """P(label | section class) of the training songs, ``[K][S][2]``, per convention.
+
+        What a joint decoder keeps labels and sections consistent with (see
+        :func:`~lyricseg.data.conventions.label_given_class`).
+        """
+        train = self.splits["train"]
+        return conv.label_given_class(
+            [
+                torch.tensor(s.labels if s.labels is not None else [-1] * len(s))
+                for s in train.songs
+            ],
+            [classes for classes, _ in train.targets],
+            train.convention,
+            len(self.conventions),
+            len(self.section_map.classes),
+        )
 
     @property
     def has_test(self) -> bool:

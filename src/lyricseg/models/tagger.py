@@ -28,7 +28,8 @@ class LyricsTagger(L.LightningModule):
 
     Args:
         net: The tagger network, ``(features [B,T,F], mask [B,T], ssm) -> logits [B,T,C]``
-            (e.g. :class:`~lyricseg.models.components.TaggerNet`).
+            (e.g. :class:`~lyricseg.models.components.TaggerNet`); its ``forward_heads``
+            takes each song's verse/chorus convention (the batch's ``convention``).
         criterion: Loss called as ``criterion(logits[B,T,C], labels[B,T], mask[B,T])`` and
             returning ``(total, components)``.
         optimizer: Partial optimizer, called with the parameters.
@@ -119,7 +120,10 @@ class LyricsTagger(L.LightningModule):
             # Hide the breaks of a random share of the songs: the model must work without.
             hidden = torch.rand(breaks.shape[0], device=breaks.device) < self.break_dropout
             breaks = breaks.masked_fill(hidden[:, None, None], 0.0)
-        heads = self.net.forward_heads(batch["features"], batch["mask"], batch.get("ssm"), breaks)
+        # Each song reads (and trains) its own convention's verse/chorus head.
+        heads = self.net.forward_heads(
+            batch["features"], batch["mask"], batch.get("ssm"), breaks, batch.get("convention")
+        )
         total, components = self.criterion(
             heads["label"], batch["labels"].clamp(min=0), batch["mask"]
         )

@@ -70,36 +70,44 @@ class ViterbiDecoder(Decoder):
 class JointDecoder(Decoder):
     """Labels, section classes and section starts decoded together, so they never disagree.
 
-    Per song, over section classes ``c_t`` and start flags ``b_t`` (line 0 always starts, and
-    a line whose class differs from the previous line's starts a section), maximizes::
+    Per song, over section classes ``c_t``, labels ``y_t`` and start flags ``b_t`` (line 0
+    always starts, and a line whose class or label differs from the previous line's starts a
+    section: a section has one class and one label), maximizes::
 
-        sum_t [ log p_t(c_t) + label_weight * log q_t(chorus(c_t)) ]
+        sum_t [ log p_t(c_t) + label_weight * log q_t(y_t) + log P_k(y_t | c_t) ]
           + sum_{t>0} [ b_t * (log s_t - switch_penalty) + (1 - b_t) * log(1 - s_t) ]
 
-    where ``p_t`` is the section-class softmax, ``q_t`` the verse/chorus softmax, ``s_t`` the
-    start probability and ``chorus(c)`` is 1 for the chorus classes. The verse/chorus label
-    of a line is ``chorus(c_t)``: exactly 1 on chorus and post-chorus lines. A net without
-    section heads falls back to Viterbi over the verse/chorus head with the same penalty.
+    where ``p_t`` is the section-class softmax, ``q_t`` the verse/chorus softmax of the song's
+    convention ``k`` (``heads["convention"]``), ``s_t`` the start probability and ``P_k(y | c)``
+    that convention's label-given-class table, counted on its training songs: labels come
+    from the convention's own head, and the table keeps them consistent with the sections as
+    that convention's corpus was. A convention whose corpus has no sections has a flat table
+    (its labels and classes only share their borders); a table of 0s and 1s makes the label a
+    function of the class (how format-3 models decoded: 1 exactly on chorus and post-chorus).
+    A net without section heads falls back to Viterbi over the verse/chorus head with the
+    same penalty.
 
     Args:
         switch_penalty: Extra cost, in nats, of starting a section.
         label_weight: Weight of the verse/chorus head's evidence.
-        chorus_classes: Class ids (indices in the net's ``section_classes``) whose label is
-            1; training fills them from the section map
-            (:meth:`~lyricseg.sections.SectionMap.chorus_ids`). Needed to decode section
-            heads; a net without them decodes with the Viterbi fallback.
+        label_given_class: ``[K][S][2]`` probabilities ``P_k(y | c)`` for the net's ``K``
+            conventions and ``S`` section classes; training fills it from the training songs
+            (:meth:`~lyricseg.data.LyricsDataModule.label_given_class`). Needed to decode
+            section heads; a net without them decodes with the Viterbi fallback.
     """
 
     def __init__(
         self,
         switch_penalty: float = 1.0,
         label_weight: float = 1.0,
-        chorus_classes: Sequence[int] | None = None,
+        label_given_class: Sequence[Sequence[Sequence[float]]] | None = None,
     ):
         super().__init__()
         self.switch_penalty = switch_penalty
         self.label_weight = label_weight
-        self.chorus_classes = None if chorus_classes is None else list(chorus_classes)
+        self.label_given_class = (
+            None if label_given_class is None else torch.tensor(label_given_class).double()
+        )
         self.fallback = ViterbiDecoder(switch_penalty)
 
     def forward(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -110,7 +118,8 @@ class JointDecoder(Decoder):
         """Decode every head.
 
         Args:
-            heads: ``label`` ``[B, T, 2]``, ``section`` ``[B, T, S]``, ``start`` ``[B, T]``.
+            heads: ``label`` ``[B, T, 2]``, ``section`` ``[B, T, S]``, ``start`` ``[B, T]``
+                and optionally ``convention`` ``[B]`` long (default: the first).
             mask: ``[B, T]`` bool.
 
         Returns:
@@ -118,44 +127,50 @@ class JointDecoder(Decoder):
         """
         if "section" not in heads:
             return super().decode(heads, mask)
-        if self.chorus_classes is None:
-            raise ValueError("JointDecoder needs chorus_classes to decode section heads")
+        if self.label_given_class is None:
+            raise ValueError("JointDecoder needs label_given_class to decode section heads")
         section = torch.log_softmax(heads["section"].float(), dim=-1)
         label = torch.log_softmax(heads["label"].float(), dim=-1)
         start = heads["start"].float()
         log_start = torch.nn.functional.logsigmoid(start) - self.switch_penalty
         log_stay = torch.nn.functional.logsigmoid(-start)
         batch, width, classes = section.shape
-        chorus = torch.zeros(classes, dtype=torch.long, device=section.device)
-        chorus[self.chorus_classes] = 1
-        emit = section + self.label_weight * label[..., chorus]  # [B, T, S]
+        convention = heads.get("convention")
+        if convention is None:
+            convention = torch.zeros(batch, dtype=torch.long, device=section.device)
+        table = self.label_given_class.log().float().to(section.device)[convention]  # [B, S, 2]
+        # States are (class, label) pairs, flattened as class * 2 + label.
+        emit = (
+            section[..., :, None] + self.label_weight * label[..., None, :] + table[:, None]
+        ).flatten(2)  # [B, T, 2S]
+        states = emit.shape[-1]
         score = emit[:, 0]
-        back_class = torch.zeros(batch, width, classes, dtype=torch.long, device=section.device)
-        back_start = torch.ones(batch, width, classes, dtype=torch.bool, device=section.device)
-        keep = torch.arange(classes, device=section.device).expand(batch, classes)
+        back_state = torch.zeros(batch, width, states, dtype=torch.long, device=section.device)
+        back_start = torch.ones(batch, width, states, dtype=torch.bool, device=section.device)
+        keep = torch.arange(states, device=section.device).expand(batch, states)
         for t in range(1, width):
             stay = score + log_stay[:, t, None]
             best_prev, arg_prev = score.max(dim=1)
-            new = (best_prev + log_start[:, t])[:, None].expand(-1, classes)
+            new = (best_prev + log_start[:, t])[:, None].expand(-1, states)
             starts = new > stay
             live = mask[:, t, None]
             score = torch.where(live, torch.where(starts, new, stay) + emit[:, t], score)
-            back_class[:, t] = torch.where(
-                live & starts, arg_prev[:, None].expand(-1, classes), keep
+            back_state[:, t] = torch.where(
+                live & starts, arg_prev[:, None].expand(-1, states), keep
             )
             back_start[:, t] = starts & live
-        classes_out = torch.zeros(batch, width, dtype=torch.long, device=section.device)
+        states_out = torch.zeros(batch, width, dtype=torch.long, device=section.device)
         starts_out = torch.zeros(batch, width, dtype=torch.long, device=section.device)
         current = score.argmax(dim=-1)
         for t in range(width - 1, -1, -1):
-            classes_out[:, t] = current
+            states_out[:, t] = current
             starts_out[:, t] = back_start[:, t].gather(1, current[:, None]).squeeze(1).long()
-            current = back_class[:, t].gather(1, current[:, None]).squeeze(1)
+            current = back_state[:, t].gather(1, current[:, None]).squeeze(1)
         starts_out[:, 0] = 1
         live = mask.long()
         return {
-            "labels": chorus[classes_out] * live,
-            "classes": classes_out * live,
+            "labels": (states_out % 2) * live,
+            "classes": (states_out // 2) * live,
             "starts": starts_out * live,
         }
 
