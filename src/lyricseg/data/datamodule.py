@@ -170,7 +170,7 @@ class LyricsDataModule(L.LightningDataModule):
             self._add_extra_corpora()
 
     def _add_extra_corpora(self) -> None:
-        """Join the extra corpora's training songs, each tagged with its corpus and convention."""
+        """Name each corpus's convention; join the extra training songs, tagged with both."""
         main = self.splits["train"]
         extras = []
         for path in self.extra_dirs:
