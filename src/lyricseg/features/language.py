@@ -32,6 +32,10 @@ _WORDS = {
     "voglio niente ogni hai sto ci lei lui cuore",
 }
 STOP_WORDS: dict[str, frozenset[str]] = {lang: frozenset(w.split()) for lang, w in _WORDS.items()}
+_LANGUAGES_OF: dict[str, tuple[str, ...]] = {
+    word: tuple(lang for lang in LANGUAGES if word in STOP_WORDS[lang])
+    for word in set().union(*STOP_WORDS.values())
+}
 #: The guess needs this many stop-word hits and this share of the song's words.
 MIN_HITS, MIN_SHARE = 3, 0.05
 
@@ -43,10 +47,13 @@ def guess_language_of_words(words: Iterable[str]) -> str:
     :data:`MIN_SHARE` of the words (another language, or too few words to tell). A tie goes
     to the language listed first.
     """
-    words = list(words)
-    hits = Counter({lang: sum(w in STOP_WORDS[lang] for w in words) for lang in LANGUAGES})
+    counts = Counter(words)
+    hits = Counter(dict.fromkeys(LANGUAGES, 0))
+    for word in counts.keys() & _LANGUAGES_OF.keys():
+        for lang in _LANGUAGES_OF[word]:
+            hits[lang] += counts[word]
     lang, n = hits.most_common(1)[0]
-    return lang if n >= MIN_HITS and n >= MIN_SHARE * len(words) else "other"
+    return lang if n >= MIN_HITS and n >= MIN_SHARE * counts.total() else "other"
 
 
 def guess_language(lines: Sequence[str]) -> str:
