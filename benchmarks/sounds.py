@@ -32,7 +32,7 @@ from typing import Any
 
 from lyricseg.data import Song
 from lyricseg.features.language import LANGUAGES
-from lyricseg.features.text import CMU_LANGUAGES, OOV_SOUNDS, SongText, _cmu
+from lyricseg.features.text import OOV_SOUNDS, SongText
 
 log = logging.getLogger("benchmarks.sounds")
 
@@ -52,15 +52,14 @@ def _stanza_ids(song: Song) -> list[int]:
 def song_counts(song: Song, oov_sounds: str) -> tuple[str, dict[str, int]]:
     """The song's guessed language and its counts (module docstring) under one mode."""
     text = SongText.from_lines(list(song.lines), oov_sounds=oov_sounds)
-    cmu = _cmu()
-    lookup = oov_sounds == "none" or text.language in CMU_LANGUAGES
+    cmu = text.cmu_words
     last = [words[-1] if words else "" for words in text.words]
     rhymes = [p[-1][2] if p else "" for p in text.phonetic]
     counts = defaultdict(int)
     for word in last:
         if word:
             counts["lines"] += 1
-            in_cmu = lookup and word in cmu
+            in_cmu = word in cmu
             counts["cmu"] += in_cmu
             counts["keyed"] += in_cmu or oov_sounds != "none"
     stanza = _stanza_ids(song)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,12 +121,15 @@ class SongText:
         """
         if self.oov_sounds == "none":
             return [tuple(word_phonetics(w) for w in words[:40]) for words in self.words]
-        language, cmu = self.language, _cmu()
-        lookup = language in CMU_LANGUAGES
+        language, cmu = self.language, self.cmu_words
         return [
-            tuple(
-                word_phonetics(w) if lookup and w in cmu else spelled_sound(w, language)
-                for w in words[:40]
-            )
+            tuple(word_phonetics(w) if w in cmu else spelled_sound(w, language) for w in words[:40])
             for words in self.words
         ]
+
+    @property
+    def cmu_words(self) -> Container[str]:
+        """The words whose sounds :attr:`phonetic` takes from the CMU dictionary."""
+        if self.oov_sounds == "none" or self.language in CMU_LANGUAGES:
+            return _cmu().keys()
+        return frozenset()
