@@ -15,7 +15,8 @@ WindowDiff and Pk, by :func:`lyricseg.metrics.evaluate_sections` (the scorer of
 A model that reads breaks should score higher the more it is told, and never lose its
 borders: ``pred_per_gold`` (predicted borders per true border) and ``hidden_recall`` (the
 share of the borders it was not told that it still finds) say if it does. Each row
-is also scored per language, by a stop-word guess (:func:`guess_language`).
+is also scored per language, by a stop-word guess
+(:func:`lyricseg.features.language.guess_language`).
 """
 
 from __future__ import annotations
@@ -25,49 +26,18 @@ import dataclasses
 import logging
 import random
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from lyricseg.data import Song
+from lyricseg.features.language import LANGUAGES, guess_language
 from lyricseg.utils.errors import LyricsegError
 
 log = logging.getLogger("benchmarks.stanzas")
 
-#: Languages the guess knows; anything else is ``other``.
-LANGUAGES = ("en", "de", "es", "fr")
-#: Frequent words that tell the languages apart (words shared by two of them left out:
-#: "die"/"was" are English too, "la"/"de"/"que"/"tu" both Spanish and French, "es" German).
-_WORDS = {
-    "en": "the and you i to of is it my that your we be on for this with are all what don t can "
-    "just never when now know love i'm it's oh",
-    "de": "und ich der das nicht du ist ein eine mich mir dich dir wir zu mit auf den dem auch "
-    "noch nur wie sich bin hab kein wenn doch aus immer",
-    "es": "el los las y por con una lo para más pero como yo mi esta todo sin amor porque nada "
-    "tú qué soy estoy quiero cuando",
-    "fr": "le les et je il qui pas ne est des dans pour moi toi mon ma nous vous sur avec c'est "
-    "j'ai au ce une suis mais plus tout elle",
-}
-STOP_WORDS: dict[str, frozenset[str]] = {lang: frozenset(w.split()) for lang, w in _WORDS.items()}
-#: The guess needs this many stop-word hits and this share of the song's words.
-MIN_HITS, MIN_SHARE = 3, 0.05
 #: The baseline's stanza length in lines.
 BASELINE_EVERY = 4
-
-
-def guess_language(lines: Sequence[str]) -> str:
-    """``en``, ``de``, ``es``, ``fr`` or ``other``: the language with the most stop words.
-
-    ``other`` when the best language has fewer than :data:`MIN_HITS` hits or under
-    :data:`MIN_SHARE` of the words (songs in another language, or too short to tell).
-    """
-    from lyricseg.features import SongText
-
-    words = [w for line in SongText.from_lines(list(lines)).words for w in line]
-    hits = Counter({lang: sum(w in STOP_WORDS[lang] for w in words) for lang in LANGUAGES})
-    lang, n = hits.most_common(1)[0]
-    return lang if n >= MIN_HITS and n >= MIN_SHARE * len(words) else "other"
 
 
 def gold_starts(song: Song) -> list[int]:
