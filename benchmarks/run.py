@@ -551,7 +551,7 @@ class Bench:
 
 def converter_throughput(folder: Path, repeats: int, n_songs: int = 400) -> dict[str, Any]:
     """Songs and lines per second of ``convert_paths`` on invented headed text files."""
-    from lyricseg.data.convert import convert_paths
+    from lyricseg.data.ingest import convert_paths
     from lyricseg.data.synthetic import SyntheticCorpus
     from lyricseg.sections import default_section_map
 
