@@ -664,7 +664,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--concurrency", default="1,8", help="load client counts")
     add("--losses", default=",".join(LOSSES), help="loss families of the losses part")
     add("--seeds", default="1,2,3", help="seeds of the losses part")
-    add("--ablation", metavar="NAME", help="store the cv part as this ablation row instead")
+    add("--ablation", metavar="NAME", help="store the cv (or merged) part as this ablation row")
     add("--feature-sets", default="default,semantic", help="features= configs of the features part")
     add("--feature-songs", type=int, default=100, help="songs featurized by the features part")
     add("--gpu-epochs", type=int, default=3, help="epochs per device in the gpu part")
