@@ -14,7 +14,7 @@ from lyricseg.utils.errors import exit_on_user_error
 def run_train(cfg: DictConfig) -> float | None:
     """Train; returns the monitored metric's best value (what sweepers optimize)."""
     cap_thread_pools(cfg.get("torch_threads"))
-    from lyricseg.train import run
+    from lyricseg.training.task import run
 
     return run(cfg)
 

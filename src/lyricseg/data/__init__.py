@@ -31,7 +31,7 @@ __all__ = [
 def __getattr__(name: str):
     # The DataModule pulls in Lightning; import it only when asked for (predict stays light).
     if name == "LyricsDataModule":
-        from lyricseg.data.datamodule import LyricsDataModule
+        from lyricseg.training.datamodule import LyricsDataModule
 
         return LyricsDataModule
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,8 +19,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lyricseg import checkpoint
-from lyricseg.data import LyricsDataModule
-from lyricseg.models.tagger import LyricsTagger
+from lyricseg.training.datamodule import LyricsDataModule
+from lyricseg.training.module import LyricsTagger
 from lyricseg.utils.errors import exit_on_user_error
 from lyricseg.utils.io import atomic_write_json
 from lyricseg.utils.logging import get_logger, setup_run_logging
