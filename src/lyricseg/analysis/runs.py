@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lyricseg.utils import LyricsegError, get_logger
 
@@ -147,6 +146,10 @@ def read_tensorboard_metrics(
         ``({metric: {epoch: value}}, (first, last) event wall time or None)``. Epochs come from
         the ``epoch`` scalar Lightning logs with every metric.
     """
+    # Lazy: TensorBoard's reader slows the start-up of every analysis, which CSV logs and
+    # ``--help`` do without (tests/packaging/test_cli.py).
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     history: dict[str, dict[int, float]] = {}
     times: list[float] = []
     for event_file in sorted(folder.glob("events.out.tfevents.*")):
