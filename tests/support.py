@@ -42,7 +42,7 @@ def train_tiny(tmp_path: Path, *overrides: str) -> tuple[dict, dict]:
     """Train in-process on the tiny corpus with a tiny model, outputs under ``tmp_path``."""
     from hydra import compose, initialize_config_dir
 
-    from lyricseg.train import train
+    from lyricseg.training.task import train
 
     base = [
         *tmp_paths(tmp_path),

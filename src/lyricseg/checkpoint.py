@@ -51,6 +51,16 @@ from typing import Any
 
 import torch
 
+import lyricseg.calibration
+import lyricseg.features
+import lyricseg.models.components
+from lyricseg._version import __version__
+from lyricseg.calibration import calibrator_from_dict
+from lyricseg.calibration.base import calibrator_classes
+from lyricseg.features import FeatureExtractor
+from lyricseg.features.extractor import FEATURE_VERSION
+from lyricseg.models.components import ArgmaxDecoder, Decoder, JointDecoder
+from lyricseg.sections import default_section_map
 from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.io import atomic_write
 
@@ -89,14 +99,10 @@ def lyricseg_version() -> str:
     try:
         return importlib.metadata.version("lyricseg")
     except importlib.metadata.PackageNotFoundError:
-        import lyricseg
-
-        return lyricseg.__version__
+        return __version__
 
 
 def _feature_version() -> int:
-    from lyricseg.features.extractor import FEATURE_VERSION
-
     return FEATURE_VERSION
 
 
@@ -110,11 +116,8 @@ def buildable_classes() -> Mapping[str, type]:
     nothing outside lyricseg ever is. Base classes of other exported classes (``View``,
     ``Decoder``, ``Calibrator``) are abstract and left out.
     """
-    from lyricseg import calibration, features
-    from lyricseg.models import components
-
     exported: dict[str, type] = {}
-    for module in (features, components, calibration):
+    for module in (lyricseg.features, lyricseg.models.components, lyricseg.calibration):
         for attr in module.__all__:
             obj = getattr(module, attr)
             if isinstance(obj, type):
@@ -209,9 +212,6 @@ def check_targets(node: Any, where: str, source: str) -> None:
 
 def _root_types() -> dict[str, type]:
     """What the object built from each part of a record must be."""
-    from lyricseg.features import FeatureExtractor
-    from lyricseg.models.components import Decoder
-
     return {"net": torch.nn.Module, "features": FeatureExtractor, "decoder": Decoder}
 
 
@@ -349,8 +349,6 @@ class ModelRecord:
         """The stored calibrator, or None."""
         if self.calibrator is None:
             return None
-        from lyricseg.calibration import calibrator_from_dict
-
         return calibrator_from_dict(self.calibrator)
 
 
@@ -368,8 +366,6 @@ def make_record(net: Mapping[str, Any], features: Mapping[str, Any], decoder: An
     Raises:
         CheckpointError: When a config names a class or value a checkpoint may not hold.
     """
-    from lyricseg.models.components import ArgmaxDecoder
-
     decoder = decoder or {"_target_": f"{ArgmaxDecoder.__module__}.ArgmaxDecoder"}
     record = ModelRecord(net=dict(net), features=dict(features), decoder=dict(decoder))
     for key in ("net", "features", "decoder"):
@@ -441,9 +437,6 @@ def _upgrade_v2(section: dict[str, Any], source: str) -> dict[str, Any]:
     at prediction time. A model trained before a class was added to ``sections.yaml`` no
     longer matches its weights then, and says so.
     """
-    from lyricseg.models.components import JointDecoder
-    from lyricseg.sections import default_section_map
-
     section_map = default_section_map()
     net, decoder = section.get("net"), section.get("decoder")
     if isinstance(net, dict) and net.get("sections") and "section_classes" not in net:
@@ -462,8 +455,6 @@ UPGRADES: dict[int, Callable[[dict[str, Any], str], dict[str, Any]]] = {
 
 
 def _check_calibrator(data: Any, source: str) -> None:
-    from lyricseg.calibration.base import calibrator_classes
-
     target = data.get("target") if isinstance(data, dict) else None
     if target not in allowed_targets() or target not in calibrator_classes():
         raise CheckpointError(
@@ -771,8 +762,6 @@ def check_resume(path: str | Path, net: Mapping[str, Any], features: Mapping[str
     ssm_channels = record.net.get("ssm_channels", 0)
     configured = {**net, "input_dim": record.net["input_dim"], "ssm_channels": ssm_channels}
     if configured.get("sections"):
-        from lyricseg.sections import default_section_map
-
         stored = record.net.get("section_classes")
         configured["section_classes"] = stored or list(default_section_map().classes)
     check_config(configured, "net", "the configured model")

@@ -11,7 +11,7 @@ from support import REPO, RESOURCES, TINY, tmp_paths
 import lyricseg
 from lyricseg.migrate import compose_experiment, convert, convert_file
 from lyricseg.migrate.check import default_config_dir
-from lyricseg.train import train
+from lyricseg.training.task import train
 from lyricseg.utils import LyricsegError
 
 OLD = RESOURCES / "old_configs"

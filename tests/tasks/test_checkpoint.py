@@ -74,7 +74,7 @@ def test_pickle_payload_is_refused_and_never_runs(tmp_path):
     [
         ("net", "os.system"),
         ("features", "subprocess.Popen"),
-        ("decoder", "lyricseg.train.train"),
+        ("decoder", "lyricseg.training.task.train"),
         ("net.attention", "builtins.eval"),
     ],
 )

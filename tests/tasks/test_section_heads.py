@@ -10,7 +10,7 @@ from lyricseg.data.batching import SongDataset, break_flags
 from lyricseg.data.songs import Song
 from lyricseg.models.components import TaggerNet
 from lyricseg.sections import default_section_map
-from lyricseg.train import train
+from lyricseg.training.task import train
 
 SECTIONS = RESOURCES / "tiny_sections"
 

@@ -7,7 +7,7 @@ import torch
 from support import TINY, TINY_MODEL, run_script, tmp_paths
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lyricseg.train import train
+from lyricseg.training.task import train
 
 FAST = [
     "data=tiny",

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from lyricseg.analysis.runs import RunData
@@ -57,6 +58,7 @@ class LossTerms:
 @functools.cache
 def _loss_classes() -> frozenset[str]:
     """Dotted paths a run's loss config may name: the classes :mod:`lyricseg.losses` exports."""
+    # Lazy: the losses need torch, which comparing runs does without (tests/packaging/test_cli.py).
     from lyricseg import losses
 
     names = set()
@@ -102,7 +104,6 @@ def build_loss(run: RunData) -> Any | None:
     if refused:
         log.warning("Run %s: not a lyricseg loss, not built: %s", run.name, refused[0])
         return None
-    from hydra.utils import instantiate
 
     try:
         return instantiate(node)

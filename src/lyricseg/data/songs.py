@@ -54,12 +54,10 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from lyricseg.sections import SectionMap, default_section_map
 from lyricseg.utils.errors import LyricsegError
-
-if TYPE_CHECKING:
-    from lyricseg.sections import SectionMap
+from lyricseg.utils.io import atomic_write
 
 #: Suffixes (compared lowercased) of files read as JSON lines; anything else is plain text.
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -440,8 +438,6 @@ def parse_text_bytes(data: bytes, name: str, song_id: str, headers: str = "strip
         raise DataError(f"{name}:{lineno}: invalid UTF-8 ({err.reason})") from None
     check_unicode(song_id, "the song id", name)
     if headers == "strip":
-        from lyricseg.sections import default_section_map
-
         blocks = parse_blocks(split_lines(text), default_section_map(), any_bracketed=False)
     else:
         blocks = parse_blocks(split_lines(text), None)
@@ -521,8 +517,6 @@ def read_songs(
 
 def write_jsonl(path: str | Path, songs: Sequence[Song]) -> None:
     """Write songs as a JSONL corpus, atomically (``breaks``/``sections`` when known)."""
-    from lyricseg.utils.io import atomic_write
-
     with atomic_write(path) as handle:
         for song in songs:
             record: dict[str, object] = {"id": song.id, "lines": list(song.lines)}

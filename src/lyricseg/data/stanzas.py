@@ -25,6 +25,7 @@ from typing import Any
 
 from lyricseg.data.songs import DataError, Song, read_jsonl, write_jsonl
 from lyricseg.utils.errors import LyricsegError
+from lyricseg.utils.io import atomic_write_json
 
 #: Share of artists held out (by hash, so the share of songs varies around it).
 HELD_OUT_SHARE = 0.2
@@ -109,8 +110,6 @@ def write_stanza_split(source: Path, out: Path, share: float = HELD_OUT_SHARE) -
     Raises:
         LyricsegError: When the source cannot be read, or ``out`` is the source folder.
     """
-    from lyricseg.utils.io import atomic_write_json
-
     if out.resolve() == source.resolve():
         raise LyricsegError(f"the split would overwrite its source {source}; name another folder")
     songs, meta = read_stanza_corpus(source)

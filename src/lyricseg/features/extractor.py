@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import torch
 
 from lyricseg.features.summaries import BLOCK_STATS, ROW_STATS, block_statistics, row_statistics
 from lyricseg.features.text import OOV_SOUNDS, SongText
@@ -36,7 +37,6 @@ def _threads(n_lines: int) -> int:
     """Threads for one song's views: the process's torch thread budget, for long songs."""
     if n_lines < PARALLEL_FROM:
         return 1
-    import torch  # feature worker processes set their budget to one thread
 
     return torch.get_num_threads()
 

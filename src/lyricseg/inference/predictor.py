@@ -21,6 +21,8 @@ from lyricseg.data.batching import SongDataset, collate_songs
 from lyricseg.data.featurize import featurize_songs
 from lyricseg.data.songs import Song
 from lyricseg.inference.record import Segmentation
+from lyricseg.models.components.ensemble import EnsembleNet
+from lyricseg.models.inference import collect_outputs
 from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.logging import get_logger
 
@@ -93,7 +95,6 @@ class Predictor:
         if len(models) == 1:
             return cls(first.net, first.decoder, first.features, first.calibrator, first.record,
                        max_lines)  # fmt: skip
-        from lyricseg.models.components.ensemble import EnsembleNet
 
         first_classes = getattr(first.net, "section_classes", None)
         for model in models[1:]:
@@ -168,8 +169,6 @@ class Predictor:
     def _predict_chunk(
         self, songs: list[Song], batch_size: int, threshold: float | None, workers: int
     ) -> list[Segmentation]:
-        from lyricseg.models.inference import collect_outputs
-
         dataset = SongDataset(songs, featurize_songs(songs, self.features, workers))
         order = sorted(range(len(songs)), key=lambda i: len(songs[i]))
         batches = (

@@ -42,7 +42,7 @@ class LyricsTagger(L.LightningModule):
             (``{"section": w, "start": w}``), used when the net has section heads; lines
             without section labels never count.
         val_names: Log prefix of each validation set, the monitored main one first (see
-            :attr:`~lyricseg.data.LyricsDataModule.val_names`).
+            :attr:`~lyricseg.training.datamodule.LyricsDataModule.val_names`).
         break_dropout: Share of training songs whose stanza breaks are hidden in each batch
             (for a net that reads breaks), so the model works with and without them.
     """
