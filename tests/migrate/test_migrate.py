@@ -90,6 +90,20 @@ def test_unmapped_keys_are_reported_and_written_as_comments(caplog):
     assert out["seed"] == 7
 
 
+def test_several_calibration_methods_become_auto_without_the_others():
+    """auto.yaml's candidates are leave-one-out-able: the methods not listed become null."""
+    m = convert({"calibration": {"methods": ["temperature_scaling", "platt", "histogram"]}})
+    out = body(m.to_yaml())
+    assert {"override /calibration": "auto"} in out["defaults"]
+    assert out["calibration"] == {"candidates": {"isotonic": None}}
+    assert "calibration.methods.histogram" in m.unmapped
+    cfg = compose_experiment(m.to_yaml(), overrides=[f"paths.root_dir={REPO}"])
+    from hydra.utils import instantiate
+
+    auto = instantiate(cfg.calibration)
+    assert [c.name for c in auto.candidates] == ["temperature", "platt"]
+
+
 def test_check_composes_the_packaged_config():
     config_dir = default_config_dir()
     assert config_dir.parent == Path(lyricseg.__file__).parent

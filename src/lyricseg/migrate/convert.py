@@ -9,6 +9,7 @@ no lyricseg equivalent are collected in :attr:`Migration.unmapped` and written a
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -188,6 +189,26 @@ class Migration:
         if self.values:
             text += "\n" + yaml.safe_dump(self.values, sort_keys=False)
         return "\n".join(lines) + "\n" + text
+
+
+@functools.cache
+def _packaged(group: str, option: str) -> dict[str, Any]:
+    """``conf/<group>/<option>.yaml`` of the packaged config, composed (defaults applied).
+
+    Raises:
+        LyricsegError: When the packaged config has no such option.
+    """
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from lyricseg.migrate.check import default_config_dir
+
+    conf = default_config_dir()
+    if not (conf / group / f"{option}.yaml").is_file():
+        raise LyricsegError(f"the packaged config has no {group}={option}")
+    with initialize_config_dir(config_dir=str(conf.resolve()), version_base="1.3"):
+        cfg = compose(overrides=[f"+{group}={option}"])
+    return OmegaConf.to_container(cfg[group])
 
 
 def _section(config: Mapping[str, Any], name: str, migration: Migration) -> dict[str, Any]:
@@ -434,6 +455,12 @@ def _monitoring(config: Mapping[str, Any], m: Migration) -> None:
             m.skip(old, "unknown monitoring threshold")
 
 
+@functools.cache
+def _auto_candidates() -> tuple[str, ...]:
+    """The candidates ``conf/calibration/auto.yaml`` composes, by name."""
+    return tuple(_packaged("calibration", "auto")["candidates"])
+
+
 def _calibration(config: Mapping[str, Any], m: Migration) -> None:
     section = _section(config, "calibration", m)
     if not section:
@@ -457,7 +484,13 @@ def _calibration(config: Mapping[str, Any], m: Migration) -> None:
                 m.mapped[old] = f"calibration={known[0]}"
             elif known:
                 m.defaults["calibration"] = "auto"
-                m.set("calibration.candidates", known, old)
+                m.mapped[old] = "calibration=auto"
+                for name in _auto_candidates():
+                    if name not in known:
+                        m.set(f"calibration.candidates.{name}", None)
+                for name in known:
+                    if name not in _auto_candidates():
+                        m.skip(f"{old}.{name}", "not a candidate of calibration=auto")
         else:
             m.skip(old, "unknown calibration setting")
 
