@@ -1,5 +1,6 @@
 """Conversion of earlier-format configs, unmapped-key reporting, and training the results."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,36 @@ def test_several_calibration_methods_become_auto_without_the_others():
 
     auto = instantiate(cfg.calibration)
     assert [c.name for c in auto.candidates] == ["temperature", "platt"]
+
+
+def test_loss_parameters_are_those_the_target_class_takes():
+    """Parameter names come from the loss classes' signatures, not from lists beside them."""
+    m = convert({"loss": {"type": "focal", "gamma": 1.5, "class_weights": [1, 2], "x": 1}})
+    assert body(m.to_yaml())["loss"] == {"gamma": 1.5}
+    assert m.unmapped["loss.class_weights"] == "not a parameter of loss=focal"
+    assert m.unmapped["loss.x"] == "unknown loss parameter"
+    m = convert({"loss": {"type": "tversky", "label_smoothing": 0.1, "num_classes": 2}})
+    assert body(m.to_yaml())["loss"] == {"num_classes": 2}
+    assert m.unmapped["loss.label_smoothing"] == "not a parameter of loss=tversky"
+    for path in FIXTURES:  # every converted loss builds
+        compose_experiment(convert_file(path).to_yaml(), overrides=[f"paths.root_dir={REPO}"])
+
+
+def test_views_and_classes_come_from_the_packaged_config(tmp_path, monkeypatch):
+    """Class paths, block views and group options are read from conf/, not restated."""
+    conf = tmp_path / "conf"
+    shutil.copytree(default_config_dir(), conf)
+    default = conf / "features" / "default.yaml"
+    text = default.read_text()
+    default.write_text(text.replace("[string, exact, phonetic]", "[head]"))
+    monkeypatch.setattr("lyricseg.migrate.check.default_config_dir", lambda: conf)
+    m = convert({"features": {"head_ssm": {"head_words": 3}, "phonetic_ssm": {"enabled": True}}})
+    views = body(m.to_yaml())["features"]
+    assert views["block_views"] == ["string", "exact", "head"]
+    assert views["views"]["head"] == {"_target_": "lyricseg.features.HeadView", "words": 3}
+    (conf / "calibration" / "auto.yaml").unlink()
+    with pytest.raises(LyricsegError, match="no calibration=auto"):
+        convert({"calibration": {"methods": ["platt", "isotonic"]}})
 
 
 def test_check_composes_the_packaged_config():

@@ -122,6 +122,7 @@ def test_format_3_calibrator_loads_through_its_upgrade(tiny_checkpoint, tmp_path
     v3 = _rewrite(tiny_checkpoint, tmp_path / "v3.ckpt", _as_format_3)
     assert "target" in torch.load(v3, weights_only=True)["lyricseg"]["calibrator"]
     record, _ = read_record(v3)
+    assert "_target_" in record.calibrator and "target" not in record.calibrator
     current = load_model(tiny_checkpoint)
     assert record.calibrator == current.record.calibrator
     model = load_model(v3)
