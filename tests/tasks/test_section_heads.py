@@ -199,7 +199,7 @@ def test_training_stores_the_maps_classes_in_the_checkpoint(sections_checkpoint)
 
     ckpt, _ = sections_checkpoint
     data = torch.load(ckpt, weights_only=True)["lyricseg"]
-    assert data["format_version"] == checkpoint.FORMAT_VERSION == 3
+    assert data["format_version"] == checkpoint.FORMAT_VERSION >= 3  # 3: classes stored
     section_map = default_section_map()
     assert data["net"]["section_classes"] == list(section_map.classes)
     chorus = [section_map.classes[i] for i in data["decoder"]["chorus_classes"]]
