@@ -201,8 +201,10 @@ def test_format_1_loads_through_its_upgrade(tiny_checkpoint, tmp_path, monkeypat
     # Feature version 1 is implied; pretend this lyricseg still computes it.
     monkeypatch.setattr(checkpoint, "_feature_version", lambda: 1)
     record, _ = read_record(v1)
-    # format 1 knew neither section heads nor breaks: the network's defaults (off) apply
-    assert record.net == {k: v for k, v in net.items() if k not in ("sections", "breaks")}
+    # format 1 knew neither section heads, breaks nor SSM attention: the network's defaults
+    # (off) apply
+    new = ("sections", "breaks", "ssm_attention")
+    assert record.net == {k: v for k, v in net.items() if k not in new}
     assert not net["sections"] and not net["breaks"]
     assert record.lyricseg_version == "0.1.0"
     model = load_model(v1)
