@@ -87,6 +87,9 @@ RANGES: dict[str, tuple[float, float]] = {
     "dropout": (0.0, 1.0),
     "switch_penalty": (0.0, math.inf),
     "label_weight": (0.0, math.inf),
+    "short_section_penalty": (0.0, math.inf),
+    # The decoders keep one state per class and section length up to this.
+    "min_section_lines": (1, 64),
 }
 #: Largest integer a record may hold (sizes beyond it cannot match real weights anyway).
 MAX_INT = 2**31 - 1

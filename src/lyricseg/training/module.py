@@ -18,6 +18,9 @@ from lyricseg.models.components import ArgmaxDecoder
 from lyricseg.models.components.decoding import section_predictions
 from lyricseg.utils.seeding import rng_states, set_rng_states
 
+#: Log prefix of every val set scored together (with extra corpora).
+POOLED = "val_all"
+
 
 class LyricsTagger(L.LightningModule):
     """Verse/chorus line tagger: an injected network, its loss, decoder and metrics.
@@ -43,6 +46,8 @@ class LyricsTagger(L.LightningModule):
             without section labels never count.
         val_names: Log prefix of each validation set, the monitored main one first (see
             :attr:`~lyricseg.training.datamodule.LyricsDataModule.val_names`).
+            With several, ``val_all/`` also scores them pooled (verse/chorus metrics), so
+            ``monitor=val_all/boundary_f1`` selects the best epoch on every val song.
         break_dropout: Share of training songs whose stanza breaks are hidden in each batch
             (for a net that reads breaks), so the model works with and without them.
     """
@@ -70,7 +75,10 @@ class LyricsTagger(L.LightningModule):
         self.head_weights = {"section": 1.0, "start": 1.0, **(head_weights or {})}
         self.val_names = list(val_names)
         self.break_dropout = break_dropout
-        stages = [*self.val_names, "test"]
+        #: Prefix of the pooled val metrics (None with one val set, or when a corpus has it).
+        self.pooled = POOLED if len(self.val_names) > 1 and POOLED not in self.val_names else None
+        self.val_stages = self.val_names + ([self.pooled] if self.pooled else [])
+        stages = [*self.val_stages, "test"]
         self.metrics = nn.ModuleDict({s: build_metric_collection(f"{s}/") for s in stages})
         classes = getattr(net, "section_classes", None)  # None: no section heads
         self.section_metrics = nn.ModuleDict(
@@ -172,7 +180,11 @@ class LyricsTagger(L.LightningModule):
         self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0
     ) -> dict[str, Any]:
         """Update one val set's metrics; return its ``ids``, ``probs``, ``preds``, ``target``."""
-        return self._evaluate(batch, self.val_names[dataloader_idx])
+        out = self._evaluate(batch, self.val_names[dataloader_idx])
+        if self.pooled:
+            keys = ("preds", "target", "mask", "probs")
+            self.metrics[self.pooled].update(**{k: out[k] for k in keys})
+        return out
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:  # noqa: D102
         self._evaluate(batch, "test")
@@ -190,9 +202,9 @@ class LyricsTagger(L.LightningModule):
         return values
 
     def on_validation_epoch_end(self) -> None:  # noqa: D102
-        for stage in self.val_names:
+        for stage in self.val_stages:
             values = self._log_metrics(stage)
-            if stage == "val" and self.monitor in values and not self.trainer.sanity_checking:
+            if self.monitor in values and not self.trainer.sanity_checking:
                 self.monitor_best(values[self.monitor])
                 self.log(f"{self.monitor}_best", self.monitor_best.compute())
 
