@@ -84,6 +84,10 @@ class Song:
         breaks: Indices of the lines a blank line stood before (stanza breaks), sorted, in
             ``[1, len(lines))``; None when unknown (see the module docstring).
         sections: The section header above each line as written, or None when unknown.
+        breaks_complete: Whether ``breaks`` are all the song's stanza breaks (what a text's
+            blank lines say: no blank line, no break). False when they are only some of them,
+            so the other lines are "unknown", not "no break" (see
+            :func:`~lyricseg.data.batching.break_flags`).
     """
 
     id: str
@@ -91,6 +95,7 @@ class Song:
     labels: tuple[int, ...] | None = None
     breaks: tuple[int, ...] | None = None
     sections: tuple[str, ...] | None = None
+    breaks_complete: bool = True
 
     def __len__(self) -> int:
         return len(self.lines)
