@@ -204,3 +204,21 @@ def test_an_extra_song_with_nothing_to_learn_is_refused(tmp_path):
     (tmp_path / "bare" / "train.jsonl").write_text('{"id": "x", "lines": ["a", "b"]}\n')
     with pytest.raises(LyricsegError, match="'x' has no labels, sections or stanza breaks"):
         _datamodule(tmp_path, f"data.extra_dirs=[{tmp_path / 'bare'}]")
+
+
+def test_jsonl_says_partial_breaks_and_round_trips(tmp_path):
+    from lyricseg.data.songs import DataError, parse_jsonl_bytes, write_jsonl
+
+    record = {"id": "p", "lines": ["a", "", "b", "c"], "breaks_complete": False}
+    (song,) = parse_jsonl_bytes(json.dumps(record).encode(), "x.jsonl", require_labels=False)
+    assert song.breaks == (1,) and not song.breaks_complete
+    write_jsonl(tmp_path / "out.jsonl", [song])
+    (back,) = parse_jsonl_bytes((tmp_path / "out.jsonl").read_bytes(), "out.jsonl", False)
+    assert back == song
+    for bad, message in (
+        ({"breaks_complete": "no"}, "must be true or false"),
+        ({"lines": ["a", "b"], "breaks_complete": False}, "but no stanza breaks"),
+    ):
+        data = json.dumps({**record, **bad}).encode()
+        with pytest.raises(DataError, match=message):
+            parse_jsonl_bytes(data, "x.jsonl", require_labels=False)
