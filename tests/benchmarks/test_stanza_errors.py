@@ -237,6 +237,20 @@ def test_write_stanza_split_materializes_train_and_val(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: ")
 
 
+def test_cv_cleans_a_stanza_corpus_and_keeps_its_artists(tmp_path):
+    """The CV bench's copy of an extra corpus keeps train.meta.jsonl, so the held-out
+    artists stay out of every fold's training (data.hold_out_artists)."""
+    from benchmarks.cv import clean_extra_dirs
+
+    _stanza_corpus(tmp_path / "src")
+    first = read_jsonl(tmp_path / "src" / "train.jsonl", require_labels=False)[0]
+    main = [Song(id="main", lines=first.lines, labels=(0,) * len(first))]
+    dirs, dropped = clean_extra_dirs([tmp_path / "src"], main, tmp_path / "work", 0.5)
+    assert dropped == {str(tmp_path / "src"): 1} and dirs[0] != tmp_path / "src"
+    meta = (tmp_path / "src" / "train.meta.jsonl").read_text()
+    assert (dirs[0] / "train.meta.jsonl").read_text() == meta
+
+
 def test_a_malformed_meta_line_is_named(tmp_path, capsys):
     _stanza_corpus(tmp_path / "src")
     meta = tmp_path / "src" / "train.meta.jsonl"
