@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from typing import Any
 from benchmarks.folds import assign_folds, inner_split, near_duplicate_groups
 from lyricseg.data import Song, read_jsonl, write_jsonl
 from lyricseg.data.audit import near_duplicate_pairs
+from lyricseg.data.stanzas import META_FILE
 from lyricseg.utils.errors import LyricsegError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -286,7 +288,7 @@ def clean_extra_dirs(
         if not (extra / "train.jsonl").is_file():
             raise LyricsegError(f"extra corpus {extra} has no train.jsonl")
         splits = {
-            name: read_jsonl(extra / f"{name}.jsonl")
+            name: read_jsonl(extra / f"{name}.jsonl", require_labels=False)  # e.g. stanzas
             for name in ("train", "val")
             if (extra / f"{name}.jsonl").is_file()
         }
@@ -303,6 +305,8 @@ def clean_extra_dirs(
             kept = [s for k, s in enumerate(split, start=n) if k not in leaked]
             n += len(split)
             write_jsonl(copy / f"{name}.jsonl", kept)
+        if (extra / META_FILE).is_file():  # the artists split (data.hold_out_artists) goes along
+            shutil.copyfile(extra / META_FILE, copy / META_FILE)
         log.warning(
             "%s: %d songs are near-duplicates of main-corpus songs; left out", extra, len(leaked)
         )

@@ -283,8 +283,9 @@ def render_stanzas(part: dict[str, Any], full: bool) -> list[str]:
         f"{split['train_songs'] + split['held_out_songs']} songs); {model} tags the held-out "
         "songs and its section starts are scored against the stanza starts the blank lines "
         "marked. It is told no breaks, half of them (drawn with seed "
-        f"{part['seed']}, rounded up), or all of them; told more, it should find more, and "
-        "keep finding the borders it was not told.",
+        f"{part['seed']}, rounded up; the other lines unknown, or said to have none as a text "
+        "missing half its blank lines would say), or all of them; told more, it should find "
+        "more, and keep finding the borders it was not told.",
         "",
         *_table(["input", *(h for _, h in keys)], rows),
         "",

@@ -9,7 +9,10 @@ WindowDiff and Pk, by :func:`lyricseg.metrics.evaluate_sections` (the scorer of
 
 - a border every four lines (a baseline without a model);
 - the model with the blank lines hidden (``Song.breaks`` unknown);
-- the model told half of the true breaks, drawn at random with a fixed seed (rounded up);
+- the model told half of the true breaks, drawn at random with a fixed seed (rounded up),
+  the other lines unknown (``Song.breaks_complete=False``: "these breaks, maybe more");
+- the same half given as a text would give it, every other line "no break" (the blank
+  lines of a transcription that lost half of them);
 - the model told all of them.
 
 A model that reads breaks should score higher the more it is told, and never lose its
@@ -36,6 +39,9 @@ from lyricseg.utils.errors import LyricsegError
 
 log = logging.getLogger("benchmarks.stanzas")
 
+#: Rows of half the breaks: the others unknown, or the others said absent (as a text).
+HALF = "with half of its breaks (the others unknown)"
+HALF_AS_TEXT = "with half of its breaks, the others said absent"
 #: The baseline's stanza length in lines.
 BASELINE_EVERY = 4
 
@@ -101,14 +107,18 @@ def score_starts(
     return out
 
 
-def with_some_breaks(songs: Sequence[Song], seed: int) -> list[Song]:
-    """Each song told half of its true breaks (rounded up), drawn with one seeded generator."""
+def with_some_breaks(songs: Sequence[Song], seed: int, complete: bool = False) -> list[Song]:
+    """Each song told half of its true breaks (rounded up), drawn with one seeded generator.
+
+    ``complete=False`` marks them as some of the breaks (the other lines unknown); True as
+    all of them (the other lines "no break", as a text's blank lines say).
+    """
     rng = random.Random(seed)
     out = []
     for song in songs:
         breaks = song.breaks or ()
         kept = sorted(rng.sample(list(breaks), (len(breaks) + 1) // 2))
-        out.append(dataclasses.replace(song, breaks=tuple(kept)))
+        out.append(dataclasses.replace(song, breaks=tuple(kept), breaks_complete=complete))
     return out
 
 
@@ -169,7 +179,8 @@ def run_stanzas(
     }
     inputs = {
         "without breaks": [dataclasses.replace(s, breaks=None) for s in songs],
-        "with half of its breaks": with_some_breaks(songs, seed),
+        HALF: with_some_breaks(songs, seed),
+        HALF_AS_TEXT: with_some_breaks(songs, seed, complete=True),
         "with all its breaks": songs,
     }
     predict_s = {}
@@ -188,7 +199,7 @@ def run_stanzas(
             predicted[name] = [list(r.section_starts) for r in records]
 
     rows = {name: score_starts(p, gold, lengths) for name, p in predicted.items()}
-    for name in ("without breaks", "with half of its breaks"):
+    for name in ("without breaks", HALF, HALF_AS_TEXT):
         rows[name]["hidden_recall"] = hidden_recall(predicted[name], gold, inputs[name])
     languages = [guess_language(s.lines) for s in songs]
     by_language = {}

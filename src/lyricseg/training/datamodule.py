@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 
 from lyricseg.data.batching import BucketSampler, SongDataset, collate_songs
 from lyricseg.data.featurize import load_featurized
+from lyricseg.data.stanzas import META_FILE, read_stanza_meta, stanza_split
 from lyricseg.data.synthetic import SyntheticCorpus
 from lyricseg.features import FeatureExtractor
 from lyricseg.sections import SectionMap
@@ -30,6 +31,15 @@ class LyricsDataModule(L.LightningDataModule):
     the monitored ``val/`` metrics stay the main corpus's. Songs with ``sections`` also train
     the section heads (headers mapped to classes by ``section_map``).
 
+    An extra corpus's songs need no labels: each trains the heads it has evidence for. A song
+    with neither labels nor sections but with stanza breaks (a stanza corpus) trains only
+    the section-start head, on its stanza starts, with its breaks hidden from the input (see
+    :class:`~lyricseg.data.batching.SongDataset`); unknown labels (-1) count in no
+    verse/chorus loss or metric. An extra corpus with ``train.meta.jsonl`` beside its
+    ``train.jsonl`` (the stanza corpus's layout) is split by artist
+    (:func:`~lyricseg.data.stanzas.stanza_split`) and, with ``hold_out_artists``, only its
+    kept artists train: the artists the stanza bench scores are never trained on.
+
     Args:
         data_dir: Folder with the JSONL splits.
         features: The feature extractor (its signature keys the cache).
@@ -48,6 +58,9 @@ class LyricsDataModule(L.LightningDataModule):
         section_map: YAML file mapping section headers to classes; None uses lyricseg's.
         breaks_from_sections: Give songs that have ``sections`` but no stanza breaks a break
             before every section start (see :class:`~lyricseg.data.batching.SongDataset`).
+        hold_out_artists: Leave the held-out artists of :func:`~lyricseg.data.stanzas.stanza_split`
+            out of training, for every extra corpus with ``train.meta.jsonl``. False trains on
+            all of them (a final model, never one the stanza bench scores).
     """
 
     def __init__(
@@ -66,6 +79,7 @@ class LyricsDataModule(L.LightningDataModule):
         extra_weight: float | Sequence[float] = 1.0,
         section_map: str | None = None,
         breaks_from_sections: bool = True,
+        hold_out_artists: bool = True,
     ):
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -94,6 +108,7 @@ class LyricsDataModule(L.LightningDataModule):
             raise LyricsegError(f"data.extra_weight must be >= 0, got {self.extra_weights}")
         self.section_map = SectionMap.load(section_map)
         self.breaks_from_sections = breaks_from_sections
+        self.hold_out_artists = hold_out_artists
         self.splits: dict[str, SongDataset] = {}
         #: Per-song draws per epoch of the training split (main songs first).
         self.train_weights: list[float] | None = None
@@ -126,11 +141,41 @@ class LyricsDataModule(L.LightningDataModule):
         ]
         return ["val", *extra]
 
-    def _read(self, path: Path) -> SongDataset:
+    def _read(self, path: Path, extra: bool = False) -> SongDataset:
+        """One split; ``extra`` reads an extra corpus's file (labels optional)."""
         songs, feats = load_featurized(
-            path, self.features, self.cache_dir, workers=self.featurize_workers
+            path,
+            self.features,
+            self.cache_dir,
+            require_labels=not extra,
+            workers=self.featurize_workers,
         )
-        return SongDataset(songs, feats, self.section_map, self.breaks_from_sections)
+        if extra:
+            for song in songs:
+                if song.labels is None and song.sections is None and song.breaks is None:
+                    raise LyricsegError(
+                        f"{path}: song '{song.id}' has no labels, sections or stanza breaks: "
+                        "nothing to train on"
+                    )
+        return SongDataset(
+            songs, feats, self.section_map, self.breaks_from_sections, starts_from_breaks=True
+        )
+
+    def _kept_artists(self, path: Path, dataset: SongDataset) -> SongDataset:
+        """``dataset`` (an extra corpus's training songs) without the held-out artists' songs."""
+        meta_file = path / META_FILE
+        if not self.hold_out_artists or not meta_file.exists():
+            return dataset
+        kept, held = stanza_split(dataset.songs, read_stanza_meta(meta_file))
+        log.info(
+            "Extra corpus %s: %d songs of held-out artists left out of training "
+            "(data.hold_out_artists)",
+            path,
+            len(held),
+        )
+        ids = {song.id for song in kept}
+        index = [i for i, song in enumerate(dataset.songs) if song.id in ids]
+        return dataset.subset(index)
 
     def setup(self, stage: str | None = None) -> None:
         """Read and featurize the splits the stage needs (cached)."""
@@ -160,18 +205,26 @@ class LyricsDataModule(L.LightningDataModule):
         ):
             if not (path / "train.jsonl").exists():
                 raise LyricsegError(f"extra corpus {path} has no train.jsonl")
-            extra = self._read(path / "train.jsonl")
+            extra = self._kept_artists(path, self._read(path / "train.jsonl", extra=True))
             songs += extra.songs
             feats += list(zip(extra.features, extra.ssms, strict=True))
             weights += [weight] * len(extra)
-            log.info("Extra corpus %s: %d training songs, weight %g", name, len(extra), weight)
+            unlabelled = sum(song.labels is None for song in extra.songs)
+            log.info(
+                "Extra corpus %s: %d training songs (%d without labels), weight %g",
+                name,
+                len(extra),
+                unlabelled,
+                weight,
+            )
             if (path / "val.jsonl").exists():
-                self.splits[f"val_{name}"] = self._read(path / "val.jsonl")
+                self.splits[f"val_{name}"] = self._read(path / "val.jsonl", extra=True)
         self.splits["train"] = SongDataset(
             songs,
             [(f.numpy(), None if s is None else s.numpy()) for f, s in feats],
             self.section_map,
             self.breaks_from_sections,
+            starts_from_breaks=True,
         )
         self.train_weights = weights
 
@@ -182,9 +235,10 @@ class LyricsDataModule(L.LightningDataModule):
 
     @property
     def class_counts(self) -> torch.Tensor:
-        """Lines per class in the training split (extra corpora included), ``[2]`` long."""
-        labels = torch.cat([torch.tensor(s.labels) for s in self.splits["train"].songs])
-        return torch.bincount(labels, minlength=2)
+        """Labelled lines per class in the training split (extra corpora included), ``[2]``."""
+        songs = self.splits["train"].songs
+        labels = [x for s in songs if s.labels is not None for x in s.labels]
+        return torch.bincount(torch.tensor(labels, dtype=torch.long), minlength=2)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.splits[split]
@@ -209,7 +263,10 @@ class LyricsDataModule(L.LightningDataModule):
         counts = self.class_counts.double().clamp(min=1)
         line_weight = counts.sum() / (2 * counts)
         weights = torch.tensor(
-            [float(line_weight[torch.tensor(s.labels)].mean()) for s in dataset.songs]
+            [
+                float(line_weight[torch.tensor(s.labels)].mean()) if s.labels is not None else 1.0
+                for s in dataset.songs
+            ]
         )
         if self.train_weights is not None:  # extra corpora keep their relative weight
             weights = weights * torch.tensor(self.train_weights)
