@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import TINY
 
-from benchmarks import report, run
+from benchmarks import render, run
 from benchmarks.errors import (
     REPETITION_BUCKETS,
     analyse_errors,
@@ -351,5 +351,5 @@ def test_readme_block_shows_the_stanza_table():
         "rows": {"without breaks": {"border_f1": 0.5, "hidden_recall": 0.25}},
         "languages": {"en": {"songs": 2, "rows": {"without breaks": {"border_f1": 0.5}}}},
     }
-    block = report.render({"parts": {"stanzas": part}}, full=False)
+    block = render.render({"parts": {"stanzas": part}}, full=False)
     assert "### Stanza borders (2 songs" in block and "| without breaks | — | — | 0.500 |" in block
