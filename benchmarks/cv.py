@@ -1,12 +1,17 @@
-"""Cross-validated quality of the headline recipes, by whole-process train and predict runs.
+"""Cross-validated quality of the headline recipes: one Hydra multirun of the folds per recipe.
 
 The main corpus's songs (train + val) are dealt into ``k`` folds by song, near-duplicate
-groups kept whole (:func:`lyricseg.data.folds.assign_folds`). For each fold, the other
-folds' songs are split into an inner train and val (:func:`~lyricseg.data.folds.inner_split`)
-and written as a data folder; each recipe trains on it in its own ``python train.py``
-process (the inner val picks the best epoch, stops training and fits the calibrator), then
-``python predict.py`` tags the held-out fold with ``checkpoints/best.ckpt``. The held-out
-songs are never seen by training, epoch selection or calibration. Extra corpora
+groups kept whole (:func:`benchmarks.folds.assign_folds`). For each fold, the other folds'
+songs are split into an inner train and val (:func:`~benchmarks.folds.inner_split`) and
+written as ``<work>/fold-<k>/data``. Each trained recipe then runs ``python train.py -m``
+once, sweeping the fold index (``+cv.fold=0,...,k-1`` with
+``data.data_dir=<work>/fold-${cv.fold}/data``, and ``seed=a,b,c`` for an ensemble) on a Hydra
+launcher: ``hydra/launcher=parallel`` (joblib processes on this machine, ``--jobs`` at a
+time) by default, or ``slurm`` (submitit, one cluster job per fold, see
+``conf/hydra/launcher/slurm.yaml``). A fold's job trains on its inner train, and the inner val
+picks the best epoch, stops training and fits the calibrator. Afterwards ``python predict.py``
+tags each held-out fold with that fold's ``checkpoints/best.ckpt``, on this machine. The
+held-out songs are never seen by training, epoch selection or calibration. Extra corpora
 (``data.extra_dirs``) join every fold's training part and are never scored here.
 
 Out-of-fold predictions are pooled over all songs and scored once with
@@ -19,25 +24,28 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.folds import assign_folds, inner_split, near_duplicate_groups
 from lyricseg.data import Song, read_jsonl, write_jsonl
 from lyricseg.data.audit import near_duplicate_pairs
-from lyricseg.data.folds import assign_folds, inner_split, near_duplicate_groups
+from lyricseg.data.stanzas import META_FILE
 from lyricseg.utils.errors import LyricsegError
 
 REPO = Path(__file__).resolve().parents[1]
 #: Metrics summarized over folds (all :func:`evaluate_songs` keys are kept in the JSON).
 FOLD_KEYS = ("macro_f1", "boundary_f1", "boundary_f1_tol1", "window_diff", "pk", "ece")
+#: The launcher setting that ``--jobs`` sets, per launcher (conf/hydra/launcher/*.yaml).
+LAUNCHER_JOBS = {"parallel": "n_jobs", "slurm": "array_parallelism"}
 log = logging.getLogger("benchmarks.cv")
 
 
@@ -113,9 +121,12 @@ class CVSettings:
         threshold: Near-duplicate share that keeps songs together.
         extra_dirs: Extra corpora added to every fold's training part.
         overrides: Further ``train.py`` overrides for every trained recipe.
-        jobs: Folds run at the same time.
+        jobs: Folds trained at the same time (the launcher's ``n_jobs`` or
+            ``array_parallelism``, see :data:`LAUNCHER_JOBS`).
         threads: ``OMP_NUM_THREADS`` of every train and predict process; None leaves it
             unset with one job, and gives each of several jobs its share of the cores.
+        launcher: The Hydra launcher of the folds' multirun (``conf/hydra/launcher``):
+            ``parallel`` (joblib processes on this machine) or ``slurm`` (submitit).
     """
 
     folds: int = 5
@@ -127,6 +138,7 @@ class CVSettings:
     overrides: list[str] = field(default_factory=list)
     jobs: int = 1
     threads: int | None = None
+    launcher: str = "parallel"
 
 
 def thread_env(threads: int | None, jobs: int = 1) -> dict[str, str] | None:
@@ -151,6 +163,18 @@ def read_corpus(corpus: Path) -> list[Song]:
     return [*read_jsonl(corpus / "train.jsonl"), *read_jsonl(corpus / "val.jsonl")]
 
 
+def quiet_training(work: Path) -> list[str]:
+    """Overrides of every bench training: logs and feature cache under ``work``, no test
+    split, no progress bar."""
+    return [
+        f"paths.log_dir={work / 'logs'}",
+        f"paths.cache_dir={work / 'cache'}",
+        "test=false",
+        "callbacks.progress_bar=null",
+        "+trainer.enable_progress_bar=false",
+    ]
+
+
 def train_process(
     overrides: Sequence[str], run_dir: Path, work: Path, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -164,11 +188,7 @@ def train_process(
         str(REPO / "train.py"),
         *overrides,
         f"hydra.run.dir={run_dir}",
-        f"paths.log_dir={work / 'logs'}",
-        f"paths.cache_dir={work / 'cache'}",
-        "test=false",
-        "callbacks.progress_bar=null",
-        "+trainer.enable_progress_bar=false",
+        *quiet_training(work),
     ]
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
@@ -268,7 +288,7 @@ def clean_extra_dirs(
         if not (extra / "train.jsonl").is_file():
             raise LyricsegError(f"extra corpus {extra} has no train.jsonl")
         splits = {
-            name: read_jsonl(extra / f"{name}.jsonl")
+            name: read_jsonl(extra / f"{name}.jsonl", require_labels=False)  # e.g. stanzas
             for name in ("train", "val")
             if (extra / f"{name}.jsonl").is_file()
         }
@@ -285,11 +305,114 @@ def clean_extra_dirs(
             kept = [s for k, s in enumerate(split, start=n) if k not in leaked]
             n += len(split)
             write_jsonl(copy / f"{name}.jsonl", kept)
+        if (extra / META_FILE).is_file():  # the artists split (data.hold_out_artists) goes along
+            shutil.copyfile(extra / META_FILE, copy / META_FILE)
         log.warning(
             "%s: %d songs are near-duplicates of main-corpus songs; left out", extra, len(leaked)
         )
         dirs.append(copy)
     return dirs, dropped
+
+
+def fold_overrides(
+    settings: CVSettings, data_root: Path, seeds: Sequence[int], members: bool = False
+) -> list[str]:
+    """The Hydra multirun overrides that train every fold (and seed) as one job each.
+
+    ``+cv.fold`` is the swept fold index: each job reads ``<data_root>/fold-<k>/data`` and
+    writes to ``<sweep dir>/fold-<k>`` (``/seed-<s>`` for an ensemble's ``members``). The
+    fold index lives in the bench's command only; the training config knows nothing of folds.
+    """
+    quoted = str(data_root).replace("'", "\\'")
+    subdir = "fold-${cv.fold}" + ("/seed-${seed}" if members else "")
+    jobs = LAUNCHER_JOBS.get(settings.launcher)
+    return [
+        f"hydra/launcher={settings.launcher}",
+        *([f"hydra.launcher.{jobs}={settings.jobs}"] if jobs else []),
+        "+cv.fold=" + ",".join(str(f) for f in range(settings.folds)),
+        f"data.data_dir='{quoted}/fold-${{cv.fold}}/data'",
+        "seed=" + ",".join(str(s) for s in seeds),
+        f"hydra.sweep.subdir={subdir}",
+    ]
+
+
+def train_folds(
+    overrides: Sequence[str],
+    sweep_dir: Path,
+    work: Path,
+    env: dict[str, str] | None = None,
+) -> float:
+    """Run ``python train.py -m`` (one multirun over the folds); return its wall time.
+
+    Args:
+        overrides: The recipe's overrides and :func:`fold_overrides`.
+        sweep_dir: The multirun's folder (``hydra.sweep.dir``).
+        work: Scratch folder: logs and the feature cache of every job.
+        env: Environment of the multirun process (its launcher's workers inherit it).
+
+    Raises:
+        RuntimeError: When a job fails (the launcher finishes the others first).
+    """
+    cmd = [
+        sys.executable,
+        str(REPO / "train.py"),
+        "-m",
+        *overrides,
+        f"hydra.sweep.dir={sweep_dir}",
+        *quiet_training(work),
+    ]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"cross-validation multirun failed (exit {done.returncode}): {' '.join(overrides)}\n"
+            f"{(done.stdout + done.stderr)[-3000:]}"
+        )
+    return time.perf_counter() - start
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """A multirun job's ``summary.json``, with ``wall_s``: from the job's start to its summary.
+
+    A job of a multirun shares its worker process with other jobs, so its time starts when
+    Hydra writes the job's ``.hydra/config.yaml`` (interpreter start-up and imports are not in
+    it) and ends when training writes ``summary.json`` (calibration and export included).
+
+    Raises:
+        RuntimeError: When the job wrote no summary or no best checkpoint.
+    """
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        raise RuntimeError(f"{run_dir}: the training job wrote no summary.json")
+    summary = json.loads(path.read_text())
+    if not summary.get("best_checkpoint"):
+        raise RuntimeError(f"{run_dir}: training wrote no best checkpoint")
+    started = (run_dir / ".hydra" / "config.yaml").stat().st_mtime
+    return {**summary, "wall_s": path.stat().st_mtime - started}
+
+
+def write_fold_data(
+    songs: Sequence[Song], folds: Sequence[int], settings: CVSettings, work: Path
+) -> list[dict[str, Any]]:
+    """Write each fold's inner train/val (``fold-<k>/data``) and held-out songs.
+
+    Returns:
+        Per fold: ``held`` (indices of its held-out songs), ``heldout_file`` and ``size``.
+    """
+    out = []
+    for fold in range(settings.folds):
+        held = [i for i, f in enumerate(folds) if f == fold]
+        outer = [i for i, f in enumerate(folds) if f != fold]
+        train_idx, val_idx = inner_split(
+            outer, songs, settings.val_fraction, settings.seed + fold, settings.threshold
+        )
+        fold_dir = work / f"fold-{fold}"
+        write_jsonl(fold_dir / "data" / "train.jsonl", [songs[i] for i in train_idx])
+        write_jsonl(fold_dir / "data" / "val.jsonl", [songs[i] for i in val_idx])
+        write_jsonl(fold_dir / "heldout.jsonl", [songs[i] for i in held])
+        size = {"train": len(train_idx), "val": len(val_idx), "heldout": len(held)}
+        out.append({"held": held, "heldout_file": fold_dir / "heldout.jsonl", "size": size})
+    return out
 
 
 def run_cv(
@@ -304,7 +427,7 @@ def run_cv(
     Args:
         songs: The labelled songs.
         recipes: Names from :data:`RECIPES`.
-        settings: Folds, seeds, extra corpora and overrides.
+        settings: Folds, seeds, extra corpora, overrides and launcher.
         work: Scratch folder for fold data, runs and the feature cache.
         keep: Where to write each recipe's out-of-fold predictions
             (``<recipe>.oof.jsonl``), or None.
@@ -312,7 +435,8 @@ def run_cv(
     Returns:
         ``protocol`` (what was run) and, per recipe, ``label``, ``probabilistic``,
         ``pooled`` (out-of-fold metrics over all songs), ``fold_mean``/``fold_std``
-        (over folds) and ``folds`` (per-fold metrics and timings).
+        (over folds), ``folds`` (per-fold metrics and timings) and, for a trained recipe,
+        ``train_wall_s`` (its whole multirun).
     """
     unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
@@ -324,101 +448,84 @@ def run_cv(
         settings.extra_dirs, songs, work, settings.threshold
     )
     extra = [extra_dirs_override(extra_dirs)] if extra_dirs else []
-
+    fold_data = write_fold_data(songs, folds, settings, work)
     env = thread_env(settings.threads, settings.jobs)
 
-    def run_fold(fold: int) -> tuple[dict[str, int], dict[str, Any]]:
-        held = [i for i, f in enumerate(folds) if f == fold]
-        outer = [i for i, f in enumerate(folds) if f != fold]
-        train_idx, val_idx = inner_split(
-            outer, songs, settings.val_fraction, settings.seed + fold, settings.threshold
-        )
-        size = {"train": len(train_idx), "val": len(val_idx), "heldout": len(held)}
-        fold_dir = work / f"fold-{fold}"
-        write_jsonl(fold_dir / "data" / "train.jsonl", [songs[i] for i in train_idx])
-        write_jsonl(fold_dir / "data" / "val.jsonl", [songs[i] for i in val_idx])
-        heldout_file = fold_dir / "heldout.jsonl"
-        held_songs = [songs[i] for i in held]
-        write_jsonl(heldout_file, held_songs)
-        done: dict[str, Any] = {}
+    # name -> per-fold entries and {song index: out-of-fold record}; each ensemble's
+    # members come before it
+    per_fold: dict[str, list[dict[str, Any]]] = {}
+    oof_by_song: dict[str, dict[int, dict[str, Any]]] = {}
+    multirun_wall: dict[str, float] = {}
 
-        def oof(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-            return {
-                i: {
-                    "id": r["id"],
-                    "fold": fold,
-                    "gold": list(songs[i].labels),
-                    "labels": r["labels"],
-                    "probs": r["probs"],
-                }
-                for i, r in zip(held, records, strict=True)
+    def add(name: str, fold: int, records: list[dict[str, Any]], **timing: Any) -> None:
+        data = fold_data[fold]
+        held_songs = [songs[i] for i in data["held"]]
+        metrics = _score(held_songs, records)
+        per_fold.setdefault(name, []).append(
+            {"fold": fold, **data["size"], "metrics": metrics, **timing}
+        )
+        for i, r in zip(data["held"], records, strict=True):
+            oof_by_song.setdefault(name, {})[i] = {
+                "id": r["id"],
+                "fold": fold,
+                "gold": list(songs[i].labels),
+                "labels": r["labels"],
+                "probs": r["probs"],
             }
 
-        for name in recipes:
-            recipe = RECIPES[name]
-            log.info("fold %d/%d: %s", fold + 1, settings.folds, name)
-            timing: dict[str, Any] = {}
-            if recipe.rule is not None:
-                records = recipe.rule(held_songs)
-            else:
-                run_dir = fold_dir / name
-                summaries = []
-                for seed in recipe.seeds or (settings.train_seed,):
-                    overrides = [
-                        *recipe.overrides,
-                        f"data.data_dir={fold_dir / 'data'}",
-                        f"seed={seed}",
-                        *extra,
-                        *settings.overrides,
-                    ]
-                    member_dir = run_dir / f"seed-{seed}" if recipe.seeds else run_dir
-                    summaries.append(train_process(overrides, member_dir, work, env))
-                    if recipe.seeds:  # each member alone too, scored as its own row
-                        output = member_dir / "heldout.predictions.jsonl"
-                        ckpt = summaries[-1]["best_checkpoint"]
-                        predict_process(ckpt, heldout_file, output, env)
-                        alone = _read_records(output, held_songs)
-                        metrics = _score(held_songs, alone)
-                        entry = {"fold": fold, **size, "metrics": metrics}
-                        done[member_name(name, seed)] = (entry, oof(alone))
-                summary = summaries[0]
-                output = run_dir / "heldout.predictions.jsonl"
-                ckpts = [s["best_checkpoint"] for s in summaries]
-                ckpt = ckpts[0] if len(ckpts) == 1 else ckpts
-                predict_s = predict_process(ckpt, heldout_file, output, env)
-                records = _read_records(output, held_songs)
-                timing = {
-                    "train_wall_s": sum(x["wall_s"] for x in summaries),
-                    "to_best_s": summary["metrics"].get("time/to_best_s"),
-                    "fit_s": summary["metrics"].get("time/fit_s"),
-                    "epochs": summary["epochs"],
-                    "inner_val": summary.get("best_val"),
-                    # each extra corpus's own val set, as last logged (``val_<name>/...``)
-                    "extra_val": {
-                        k: v for k, v in summary["metrics"].items() if k.startswith("val_")
-                    },
-                    "predict_wall_s": predict_s,
-                    "checkpoint": ckpts[0],  # a scratch path, for later parts of the same run
-                }
-            entry = {"fold": fold, **size, "metrics": _score(held_songs, records), **timing}
-            done[name] = (entry, oof(records))
-        return size, done
+    def predict(ckpt: str | list[str], fold: int, output: Path) -> tuple[list, float]:
+        data = fold_data[fold]
+        wall = predict_process(ckpt, data["heldout_file"], output, env)
+        return _read_records(output, [songs[i] for i in data["held"]]), wall
 
-    with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
-        fold_results = list(pool.map(run_fold, range(settings.folds)))
-    sizes = [size for size, _ in fold_results]
-    names = list(fold_results[0][1])  # the recipes, each ensemble after its members
-    per_fold = {name: [done[name][0] for _, done in fold_results] for name in names}
-    oof_by_song = {name: {} for name in names}
-    for _, done in fold_results:
-        for name in names:
-            oof_by_song[name].update(done[name][1])
+    for name in recipes:
+        recipe = RECIPES[name]
+        if recipe.rule is not None:
+            for fold, data in enumerate(fold_data):
+                add(name, fold, recipe.rule([songs[i] for i in data["held"]]))
+            continue
+        seeds = recipe.seeds or (settings.train_seed,)
+        sweep_dir = work / name
+        log.info("%s: %d folds x %d seed(s), one multirun", name, settings.folds, len(seeds))
+        overrides = [
+            *recipe.overrides,
+            *fold_overrides(settings, work, seeds, members=bool(recipe.seeds)),
+            *extra,
+            *settings.overrides,
+        ]
+        multirun_wall[name] = train_folds(overrides, sweep_dir, work, env)
+        for fold in range(settings.folds):
+            fold_dir = sweep_dir / f"fold-{fold}"
+            run_dirs = [fold_dir / f"seed-{s}" for s in seeds] if recipe.seeds else [fold_dir]
+            summaries = [read_summary(d) for d in run_dirs]
+            ckpts = [s["best_checkpoint"] for s in summaries]
+            if recipe.seeds:  # each member alone too, scored as its own row
+                for seed, run_dir, ckpt in zip(seeds, run_dirs, ckpts, strict=True):
+                    alone, _ = predict(ckpt, fold, run_dir / "heldout.predictions.jsonl")
+                    add(member_name(name, seed), fold, alone)
+            output = fold_dir / "heldout.predictions.jsonl"
+            records, predict_s = predict(ckpts[0] if len(ckpts) == 1 else ckpts, fold, output)
+            summary = summaries[0]
+            add(
+                name,
+                fold,
+                records,
+                train_wall_s=sum(s["wall_s"] for s in summaries),
+                to_best_s=summary["metrics"].get("time/to_best_s"),
+                fit_s=summary["metrics"].get("time/fit_s"),
+                epochs=summary["epochs"],
+                inner_val=summary.get("best_val"),
+                # each extra corpus's own val set, as last logged (``val_<name>/...``)
+                extra_val={k: v for k, v in summary["metrics"].items() if k.startswith("val_")},
+                predict_wall_s=predict_s,
+                checkpoint=ckpts[0],  # a scratch path, for later parts of the same run
+            )
 
     results: dict[str, Any] = {
         "protocol": {
             "songs": len(songs),
             "folds": settings.folds,
-            "fold_sizes": sizes,
+            "fold_sizes": [data["size"] for data in fold_data],
             "seed": settings.seed,
             "train_seed": settings.train_seed,
             "val_fraction": settings.val_fraction,
@@ -429,10 +536,11 @@ def run_cv(
             "overrides": settings.overrides,
             "jobs": settings.jobs,
             "threads": settings.threads,
+            "launcher": settings.launcher,
         },
         "recipes": {},
     }
-    for name in names:
+    for name in per_fold:
         base, _, seed = name.partition("@seed")  # see member_name
         recipe = RECIPES[base]
         records = [oof_by_song[name][i] for i in range(len(songs))]
@@ -446,6 +554,8 @@ def run_cv(
             "fold_std": std,
             "folds": per_fold[name],
         }
+        if name in multirun_wall:
+            results["recipes"][name]["train_wall_s"] = multirun_wall[name]
         if keep is not None:
             from lyricseg.utils.io import atomic_write
 

@@ -1,6 +1,5 @@
-"""Load check of the HTTP service: concurrent ``POST /v1/segment`` of a 60-line song.
-
-    python -m benchmarks.load CKPT [--n 500] [--concurrency 1,8] [--max-seconds 300] [KEY=VALUE]
+"""Load check of the HTTP service: concurrent ``POST /v1/segment`` of a 60-line song (the
+``load`` part of ``python -m benchmarks.run``: ``--ckpt``, ``--load-n``, ``--concurrency``).
 
 Starts ``python -m lyricseg.serve`` on a free loopback port with the given checkpoint, sends
 a few warm-up requests, then, for each number of clients in ``concurrency``, ``n`` requests
@@ -14,7 +13,6 @@ server is stopped at the end. Traffic goes to 127.0.0.1 only.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import http.client
 import json
@@ -296,53 +294,3 @@ def run_load(
                 }
             )
     return rows
-
-
-def format_table(results: list[dict[str, Any]]) -> str:
-    """A Markdown table of :func:`run_load` results."""
-
-    def num(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
-
-    rows = [
-        "| concurrency | requests | errors | p50 ms | p95 ms | max ms | songs/s "
-        "| server CPU ms/song | load avg |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        rows.append(
-            f"| {r['concurrency']} | {r['requests']} | {r['errors']} | {num(r['p50_ms'])} | "
-            f"{num(r['p95_ms'])} | {num(r['max_ms'])} | {num(r['songs_per_s'])} | "
-            f"{num(r['cpu_ms_per_song'])} | {r['load_avg_start']:.1f} → {r['load_avg']:.1f} |"
-        )
-    return "\n".join(rows)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the load check at each concurrency and print a table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("ckpt", help="checkpoint to serve")
-    parser.add_argument("--n", type=int, default=500, help="requests per concurrency level")
-    parser.add_argument("--concurrency", default="1,8", help="comma-separated client counts")
-    parser.add_argument("--lines", type=int, default=60, help="lines of the song sent")
-    parser.add_argument("--max-seconds", type=float, default=300.0, help="time bound per level")
-    parser.add_argument(
-        "overrides", nargs="*", help="server settings, e.g. workers=1 (conf/serve.yaml)"
-    )
-    args = parser.parse_intermixed_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    results = run_load(
-        args.ckpt,
-        args.n,
-        [int(x) for x in args.concurrency.split(",")],
-        lines=args.lines,
-        max_seconds=args.max_seconds,
-        overrides=tuple(args.overrides),
-    )
-    print(f"{args.lines}-line song, {os.cpu_count()} cores, checkpoint {args.ckpt}")
-    print(format_table(results))
-    return 1 if any(r["errors"] or not r["checked"] for r in results) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,7 @@
-"""Time and peak memory of predicting one very long song, per song length.
+"""Time and peak memory of predicting one very long song, per song length (the ``long`` part
+of ``python -m benchmarks.run``).
 
-    python -m benchmarks.long_songs CKPT [--lengths 2000,5000] [--repeats 3] [--threads N]
-
-Each length runs in a fresh subprocess (so peak RSS belongs to that length alone): it loads
+Each length runs in a fresh process (so peak RSS belongs to that length alone): it loads
 the checkpoint, generates a song of invented lines (:class:`~lyricseg.data.SyntheticCorpus`
 songs laid end to end), and times ``Predictor.predict([song])`` — features and model — as the
 median of ``repeats`` runs. The features alone are timed the same way, for reference.
@@ -10,7 +9,6 @@ median of ``repeats`` runs. The features alone are timed the same way, for refer
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -23,6 +21,11 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+#: What the per-length process runs: :func:`measure_one`, its row printed as JSON.
+_ONE = (
+    "import json, sys; from benchmarks.long_songs import measure_one; "
+    "a = json.loads(sys.argv[1]); print(json.dumps(measure_one(**a)))"
+)
 log = logging.getLogger("benchmarks.long_songs")
 
 
@@ -93,7 +96,7 @@ def run_long_songs(
     repeats: int = 3,
     threads: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Measure each song length in a fresh subprocess (see :func:`measure_one`).
+    """Measure each song length in a fresh process (see :func:`measure_one`).
 
     Args:
         ckpt: A checkpoint written by ``train.py``.
@@ -106,10 +109,8 @@ def run_long_songs(
     """
     results = []
     for n in lengths:
-        cmd = [sys.executable, "-m", "benchmarks.long_songs", str(ckpt), "--one", str(n)]
-        cmd += ["--repeats", str(repeats)]
-        if threads is not None:
-            cmd += ["--threads", str(threads)]
+        kwargs = {"ckpt": str(ckpt), "n_lines": n, "repeats": repeats, "threads": threads}
+        cmd = [sys.executable, "-c", _ONE, json.dumps(kwargs)]
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{n} lines failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
@@ -117,31 +118,3 @@ def run_long_songs(
         log.info("%d lines: %.2f s, %.0f MiB", n, row["seconds"], row["peak_rss_mb"])
         results.append(row)
     return results
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("ckpt")
-    parser.add_argument("--lengths", default="2000,5000", help="comma-separated line counts")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the per-length subprocess
-    args = parser.parse_args()
-    if args.one is not None:
-        print(json.dumps(measure_one(args.ckpt, args.one, args.repeats, args.threads)))
-        return
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    lengths = tuple(int(x) for x in args.lengths.split(","))
-    rows = run_long_songs(args.ckpt, lengths, args.repeats, args.threads)
-    print("| lines | predict (median) | CPU time | features | peak RSS | threads | load |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(
-            f"| {r['lines']:,} | {r['seconds']:.2f} s | {r['cpu_s']:.2f} s "
-            f"| {r['features_s']:.2f} s | {r['peak_rss_mb']:,.0f} MiB | {r['threads']} "
-            f"| {r['load_before']:.1f} |"
-        )
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,8 @@
 """Merge bench parts measured elsewhere into ``bench-results/bench.json``.
 
-    python -m benchmarks.merge OTHER.json --into cv            # its cv recipes join the table
-    python -m benchmarks.merge OTHER.json --into ablation --name "no extra corpus"
-    python -m benchmarks.merge OTHER.json --into gpu           # any other part: copied whole
+    python -m benchmarks.run --merge OTHER.json --into cv       # its cv recipes join the table
+    python -m benchmarks.run --merge OTHER.json --into ablation --ablation "no extra corpus"
+    python -m benchmarks.run --merge OTHER.json --part gpu --into gpu  # other parts: copied whole
 
 A bench run on another machine (a GPU machine, a longer-lived one) writes its own
 ``bench.json``; this brings its parts over unchanged, each with the command, date, machine
@@ -13,17 +13,14 @@ for trained recipes, their training settings too; otherwise the merge is refused
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.io import atomic_write_json
 
-BENCH = Path(__file__).resolve().parents[1] / "bench-results" / "bench.json"
 #: Protocol entries that make two cross-validations' folds the same.
 FOLD_PROTOCOL = ("songs", "folds", "seed", "val_fraction", "near_duplicate_threshold")
 #: Further entries that trained recipes must share to sit in one table.
@@ -81,55 +78,63 @@ def add_ablation(bench: dict[str, Any], name: str, part: dict[str, Any]) -> None
     rows[name] = copy.deepcopy(part)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Merge one part of another bench file; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.merge", description=__doc__)
-    parser.add_argument("other", type=Path, help="the bench.json to take a part from")
-    parser.add_argument("--part", default="cv", help="its part to take (default cv)")
-    parser.add_argument("--into", required=True, help="cv, ablation, or the part's own name")
-    parser.add_argument("--name", help="the ablation row's name (with --into ablation)")
-    parser.add_argument("--recipes", help="comma-separated: take only these cv recipes")
-    parser.add_argument("--bench", type=Path, default=BENCH, help="the bench.json to update")
-    args = parser.parse_args(argv)
+def merge_file(
+    other: Path,
+    bench_file: Path,
+    part_name: str = "cv",
+    into: str = "cv",
+    name: str | None = None,
+    recipes: list[str] | None = None,
+) -> str:
+    """Merge part ``part_name`` of the bench file ``other`` into ``bench_file``.
+
+    Args:
+        other: The bench.json to take a part from.
+        bench_file: The bench.json to update (created when missing).
+        part_name: Its part to take.
+        into: ``cv`` (its recipes join the table, :func:`merge_cv`), ``ablation`` (one row
+            named ``name``), or the name it is stored under (copied whole).
+        name: The ablation row's name.
+        recipes: Take only these cv recipes (all when None).
+
+    Returns:
+        What was merged, in words.
+
+    Raises:
+        LyricsegError: For an unreadable file, a missing part or recipe, or a refused merge;
+            ``bench_file`` is then unchanged.
+    """
     try:
-        other = json.loads(args.other.read_text(encoding="utf-8"))
+        theirs = json.loads(other.read_text(encoding="utf-8"))
         bench = (
-            json.loads(args.bench.read_text(encoding="utf-8"))
-            if args.bench.exists()
+            json.loads(bench_file.read_text(encoding="utf-8"))
+            if bench_file.exists()
             else {"version": 1, "parts": {}}
         )
     except (OSError, json.JSONDecodeError) as err:
-        print(f"error: cannot read a bench file: {err}", file=sys.stderr)
-        return 2
-    part = other.get("parts", {}).get(args.part)
+        raise LyricsegError(f"cannot read a bench file: {err}") from None
+    part = theirs.get("parts", {}).get(part_name)
     try:
         if part is None:
-            raise LyricsegError(f"{args.other} has no part {args.part!r}")
-        if args.recipes and "recipes" in part:
-            keep = args.recipes.split(",")
-            missing = [r for r in keep if r not in part["recipes"]]
+            raise LyricsegError(f"{other} has no part {part_name!r}")
+        if recipes and "recipes" in part:
+            missing = [r for r in recipes if r not in part["recipes"]]
             if missing:
-                raise LyricsegError(f"{args.other} has no recipes {missing} in {args.part}")
-            part = {**part, "recipes": {r: part["recipes"][r] for r in keep}}
-        if args.into == "cv":
+                raise LyricsegError(f"{other} has no recipes {missing} in {part_name}")
+            part = {**part, "recipes": {r: part["recipes"][r] for r in recipes}}
+        if into == "cv":
             if "error" in part:
                 raise LyricsegError(f"its cv part failed: {part['error']}")
             what = f"recipes {', '.join(merge_cv(bench, part))} into cv"
-        elif args.into == "ablation":
-            if not args.name:
-                raise LyricsegError("--into ablation needs --name")
-            add_ablation(bench, args.name, part)
-            what = f"ablation row {args.name!r}"
+        elif into == "ablation":
+            if not name:
+                raise LyricsegError("--into ablation needs --ablation NAME")
+            add_ablation(bench, name, part)
+            what = f"ablation row {name!r}"
         else:
-            bench.setdefault("parts", {})[args.into] = copy.deepcopy(part)
-            what = f"part {args.into}"
+            bench.setdefault("parts", {})[into] = copy.deepcopy(part)
+            what = f"part {into}"
     except LyricsegError as err:
-        print(f"error: {err}; {args.bench} is unchanged", file=sys.stderr)
-        return 2
-    atomic_write_json(args.bench, bench)
-    print(f"merged {what} from {args.other} into {args.bench}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        raise LyricsegError(f"{err}; {bench_file} is unchanged") from None
+    atomic_write_json(bench_file, bench)
+    return f"merged {what} from {other} into {bench_file}"

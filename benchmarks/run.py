@@ -1,15 +1,22 @@
 """lyricseg benchmarks: cross-validated quality and whole-process speed, written as JSON.
 
     python -m benchmarks.run [--parts cv,speed,long,load] [--folds 5] [--recipes ...]
-                             [--extra DIR ...] [--quick]
+                             [--extra DIR ...] [--jobs N] [--launcher parallel|slurm] [--quick]
+    python -m benchmarks.run --render [--out DIR]        # re-render <out>/bench.json only
+    python -m benchmarks.run --merge OTHER.json --into cv|ablation|PART [--ablation NAME]
+
+This is the bench's one command; the other ``benchmarks`` modules are its library.
 
 Parts (each one replaces its own entry in ``bench-results/bench.json``, with the command,
 date, machine and git revision it ran with; a part that fails or is missing is recorded
 with its error and the others still run):
 
 - ``cv``: k-fold cross-validation of the headline recipes over the main corpus's train + val
-  songs (:mod:`benchmarks.cv`): out-of-fold metrics pooled over all songs, and mean ± std
-  over folds.
+  songs (:mod:`benchmarks.cv`): each recipe's folds train as one ``train.py`` multirun on
+  ``--launcher`` (``parallel``: joblib, ``--jobs`` folds at a time on this machine; ``slurm``:
+  submitit, one cluster job per fold, settings by ``--override hydra.launcher.KEY=VALUE``),
+  then ``predict.py`` tags each held-out fold here; out-of-fold metrics pooled over all songs,
+  and mean ± std over folds.
 - ``speed``: whole-process timings, start-up included: training (each fold's run when ``cv``
   ran too), ``python predict.py`` on the corpus and on one song; medians of ``--repeats``.
 - ``long``: one very long song (``benchmarks.long_songs.run_long_songs``).
@@ -31,7 +38,7 @@ with its error and the others still run):
 - ``gpu`` (not in the default set): ``lyrics_best``'s training time per epoch on the CPU and,
   where CUDA is present, on the GPU in 32-bit and bf16-mixed precision.
 
-Then ``benchmarks.report`` renders the JSON into ``<out>/bench.md``, ``docs/results.md`` and
+Then :mod:`benchmarks.render` renders the JSON into ``<out>/bench.md``, ``docs/results.md`` and
 the README's generated block (not for ``--quick`` runs or with ``--no-publish``).
 ``--quick`` is a smoke run (2 folds, 2 epochs, 100 songs, one repeat), written to
 ``bench-results/quick/`` by default.
@@ -181,6 +188,7 @@ class Bench:
             overrides=self.base_overrides,
             jobs=self.args.jobs,
             threads=self.args.threads,
+            launcher=self.args.launcher,
         )
         keep = self.args.out / "cv"
         keep.mkdir(parents=True, exist_ok=True)
@@ -274,7 +282,8 @@ class Bench:
             walls = [r["wall_s"] for r in self.train_runs]
             best = [r["to_best_s"] for r in self.train_runs if r.get("to_best_s") is not None]
             where = (
-                "one fold's inner train/val"
+                # a job of the cv multirun: from its start to its summary, no interpreter start-up
+                "one fold's inner train/val (a job of the cv multirun, start-up not included)"
                 if "fold" in self.train_runs[0]
                 else "the corpus's train/val split, cold feature cache"
             )
@@ -551,7 +560,7 @@ class Bench:
 
 def converter_throughput(folder: Path, repeats: int, n_songs: int = 400) -> dict[str, Any]:
     """Songs and lines per second of ``convert_paths`` on invented headed text files."""
-    from lyricseg.data.convert import convert_paths
+    from lyricseg.data.ingest import convert_paths
     from lyricseg.data.synthetic import SyntheticCorpus
     from lyricseg.sections import default_section_map
 
@@ -607,7 +616,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add = parser.add_argument
     add("--parts", default=DEFAULT_PARTS, help=f"comma-separated, of {','.join(PARTS)}")
     add("--folds", type=int, default=None, help="cross-validation folds (5; --quick: 2)")
-    add("--recipes", default=",".join(cv.RECIPES), help="comma-separated, of the cv recipes")
+    add(
+        "--recipes",
+        default=None,
+        help="comma-separated, of the cv recipes (default: all; with --merge: all of the part)",
+    )
     add("--extra", type=Path, nargs="+", default=[], metavar="DIR", help="extra corpora")
     add("--quick", action="store_true", help="smoke run: 2 folds, 2 epochs, 100 songs")
     add("--corpus", type=Path, default=CORPUS, help="main corpus folder (train/val.jsonl)")
@@ -615,6 +628,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--epochs", type=int, default=None, help="trainer.max_epochs of every training")
     add("--override", action="append", default=[], help="a train.py override (repeatable)")
     add("--jobs", type=int, default=1, help="folds trained at the same time")
+    add(
+        "--launcher",
+        default="parallel",
+        help="Hydra launcher of the cv folds (conf/hydra/launcher): parallel (joblib) or slurm",
+    )
     add("--threads", type=int, default=None, help="OMP_NUM_THREADS of every child process")
     add("--seed", type=int, default=0, help="seed of folds, inner splits and sample")
     add("--train-seed", type=int, default=1, help="seed= of every training run")
@@ -646,13 +664,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--concurrency", default="1,8", help="load client counts")
     add("--losses", default=",".join(LOSSES), help="loss families of the losses part")
     add("--seeds", default="1,2,3", help="seeds of the losses part")
-    add("--ablation", metavar="NAME", help="store the cv part as this ablation row instead")
+    add("--ablation", metavar="NAME", help="store the cv (or merged) part as this ablation row")
     add("--feature-sets", default="default,semantic", help="features= configs of the features part")
     add("--feature-songs", type=int, default=100, help="songs featurized by the features part")
     add("--gpu-epochs", type=int, default=3, help="epochs per device in the gpu part")
     add("--busy", type=int, default=1, help="busy-loop processes beside the first_run part")
+    add(
+        "--work",
+        type=Path,
+        default=None,
+        help="scratch folder, kept (default: a temporary one, removed); with --launcher slurm, "
+        "one on a file system the cluster's nodes share",
+    )
     add("--out", type=Path, default=None, help="bench-results (--quick: bench-results/quick)")
     add("--no-publish", action="store_true", help="do not write docs/results.md and README")
+    add("--docs", type=Path, default=None, help="generated results page (docs/results.md)")
+    add("--readme", type=Path, default=None, help="README with the bench markers")
+    add("--model-card", type=Path, default=None, help="model card with the bench markers")
+    add("--no-readme", action="store_true", help="publish docs/results.md only")
+    add("--render", action="store_true", help="only re-render <out>/bench.json; run no part")
+    add("--merge", type=Path, metavar="OTHER", help="only merge a part of another bench.json")
+    add("--part", default="cv", help="with --merge: its part to take")
+    add("--into", default=None, help="with --merge: cv, ablation (--ablation NAME) or a part")
     args = parser.parse_args(argv)
     quick = args.quick
     args.folds = args.folds or (2 if quick else 5)
@@ -666,7 +699,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.load_n = 20
     args.out = args.out or REPO / ("bench-results/quick" if quick else "bench-results")
     args.parts = [p for p in args.parts.split(",") if p]
-    args.recipes = [r for r in args.recipes.split(",") if r]
+    given = args.recipes is not None
+    args.recipes = [r for r in args.recipes.split(",") if r] if given else list(cv.RECIPES)
     args.lengths = [int(x) for x in args.lengths.split(",") if x]
     args.concurrency = [int(x) for x in args.concurrency.split(",") if x]
     args.losses = [x for x in args.losses.split(",") if x]
@@ -675,21 +709,62 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
+    if args.merge and not args.into:
+        parser.error("--merge needs --into")
+    if args.merge:  # a merge takes recipe names from the other file
+        args.recipes = args.recipes if given else None
+        return args
     unknown = set(args.recipes) - set(cv.RECIPES)
     if unknown:
         parser.error(f"unknown recipes {sorted(unknown)}; choose from {','.join(cv.RECIPES)}")
     return args
 
 
+def publish_paths(args: argparse.Namespace) -> tuple[Path, Path | None, Path | None]:
+    """The results page, README and model card to write (``--docs``, ``--readme``, ...)."""
+    from benchmarks import render
+
+    if args.no_readme:
+        return args.docs or render.DOCS, None, None
+    return (
+        args.docs or render.DOCS,
+        args.readme or render.README,
+        args.model_card or render.MODEL_CARD,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the parts, merge them into ``<out>/bench.json`` and render the results."""
-    from benchmarks import merge, report
+    """Run the parts, merge them into ``<out>/bench.json`` and render the results.
+
+    With ``--render`` or ``--merge``, only re-render or merge (no part runs).
+    """
+    from benchmarks import merge, render
     from lyricseg.utils.io import atomic_write_json
 
     args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
+    if args.render or args.merge:
+        try:
+            if args.merge:
+                log.info(
+                    merge.merge_file(
+                        args.merge,
+                        args.out / "bench.json",
+                        args.part,
+                        args.into,
+                        args.ablation,
+                        args.recipes,
+                    )
+                )
+            else:
+                render.rerender(args.out / "bench.json", *publish_paths(args))
+                log.info("rendered %s", args.out / "bench.json")
+        except LyricsegError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
     if args.threads is not None:  # every child process: train, predict, long songs, server
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
     for folder in [args.corpus, *args.extra]:
         if not (folder / "train.jsonl").is_file():
             print(
@@ -708,7 +783,12 @@ def main(argv: list[str] | None = None) -> int:
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
     }
     failed = []
-    with tempfile.TemporaryDirectory(prefix="lyricseg-bench-") as tmp:
+    scratch = (
+        contextlib.nullcontext(str(args.work))
+        if args.work
+        else tempfile.TemporaryDirectory(prefix="lyricseg-bench-")
+    )
+    with scratch as tmp:
         try:
             runner = Bench(args, Path(tmp))
         except LyricsegError as err:
@@ -741,10 +821,10 @@ def main(argv: list[str] | None = None) -> int:
                 bench["parts"][part] = result
             atomic_write_json(bench_file, bench)  # every finished part is kept
     log.info("wrote %s", bench_file)
-    (args.out / "bench.md").write_text(report.render(bench, full=True), encoding="utf-8")
+    (args.out / "bench.md").write_text(render.render(bench, full=True), encoding="utf-8")
     if not args.quick and not args.no_publish:
         try:
-            report.publish(bench, report.DOCS, report.README, report.MODEL_CARD)
+            render.publish(bench, *publish_paths(args))
         except LyricsegError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

@@ -9,13 +9,17 @@ WindowDiff and Pk, by :func:`lyricseg.metrics.evaluate_sections` (the scorer of
 
 - a border every four lines (a baseline without a model);
 - the model with the blank lines hidden (``Song.breaks`` unknown);
-- the model told half of the true breaks, drawn at random with a fixed seed (rounded up);
+- the model told half of the true breaks, drawn at random with a fixed seed (rounded up),
+  the other lines unknown (``Song.breaks_complete=False``: "these breaks, maybe more");
+- the same half given as a text would give it, every other line "no break" (the blank
+  lines of a transcription that lost half of them);
 - the model told all of them.
 
 A model that reads breaks should score higher the more it is told, and never lose its
 borders: ``pred_per_gold`` (predicted borders per true border) and ``hidden_recall`` (the
 share of the borders it was not told that it still finds) say if it does. Each row
-is also scored per language, by a stop-word guess (:func:`guess_language`).
+is also scored per language, by a stop-word guess
+(:func:`lyricseg.features.language.guess_language`).
 """
 
 from __future__ import annotations
@@ -25,49 +29,21 @@ import dataclasses
 import logging
 import random
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from lyricseg.data import Song
+from lyricseg.features.language import LANGUAGES, guess_language
 from lyricseg.utils.errors import LyricsegError
 
 log = logging.getLogger("benchmarks.stanzas")
 
-#: Languages the guess knows; anything else is ``other``.
-LANGUAGES = ("en", "de", "es", "fr")
-#: Frequent words that tell the languages apart (words shared by two of them left out:
-#: "die"/"was" are English too, "la"/"de"/"que"/"tu" both Spanish and French, "es" German).
-_WORDS = {
-    "en": "the and you i to of is it my that your we be on for this with are all what don t can "
-    "just never when now know love i'm it's oh",
-    "de": "und ich der das nicht du ist ein eine mich mir dich dir wir zu mit auf den dem auch "
-    "noch nur wie sich bin hab kein wenn doch aus immer",
-    "es": "el los las y por con una lo para más pero como yo mi esta todo sin amor porque nada "
-    "tú qué soy estoy quiero cuando",
-    "fr": "le les et je il qui pas ne est des dans pour moi toi mon ma nous vous sur avec c'est "
-    "j'ai au ce une suis mais plus tout elle",
-}
-STOP_WORDS: dict[str, frozenset[str]] = {lang: frozenset(w.split()) for lang, w in _WORDS.items()}
-#: The guess needs this many stop-word hits and this share of the song's words.
-MIN_HITS, MIN_SHARE = 3, 0.05
+#: Rows of half the breaks: the others unknown, or the others said absent (as a text).
+HALF = "with half of its breaks (the others unknown)"
+HALF_AS_TEXT = "with half of its breaks, the others said absent"
 #: The baseline's stanza length in lines.
 BASELINE_EVERY = 4
-
-
-def guess_language(lines: Sequence[str]) -> str:
-    """``en``, ``de``, ``es``, ``fr`` or ``other``: the language with the most stop words.
-
-    ``other`` when the best language has fewer than :data:`MIN_HITS` hits or under
-    :data:`MIN_SHARE` of the words (songs in another language, or too short to tell).
-    """
-    from lyricseg.features import SongText
-
-    words = [w for line in SongText.from_lines(list(lines)).words for w in line]
-    hits = Counter({lang: sum(w in STOP_WORDS[lang] for w in words) for lang in LANGUAGES})
-    lang, n = hits.most_common(1)[0]
-    return lang if n >= MIN_HITS and n >= MIN_SHARE * len(words) else "other"
 
 
 def gold_starts(song: Song) -> list[int]:
@@ -131,14 +107,18 @@ def score_starts(
     return out
 
 
-def with_some_breaks(songs: Sequence[Song], seed: int) -> list[Song]:
-    """Each song told half of its true breaks (rounded up), drawn with one seeded generator."""
+def with_some_breaks(songs: Sequence[Song], seed: int, complete: bool = False) -> list[Song]:
+    """Each song told half of its true breaks (rounded up), drawn with one seeded generator.
+
+    ``complete=False`` marks them as some of the breaks (the other lines unknown); True as
+    all of them (the other lines "no break", as a text's blank lines say).
+    """
     rng = random.Random(seed)
     out = []
     for song in songs:
         breaks = song.breaks or ()
         kept = sorted(rng.sample(list(breaks), (len(breaks) + 1) // 2))
-        out.append(dataclasses.replace(song, breaks=tuple(kept)))
+        out.append(dataclasses.replace(song, breaks=tuple(kept), breaks_complete=complete))
     return out
 
 
@@ -199,7 +179,8 @@ def run_stanzas(
     }
     inputs = {
         "without breaks": [dataclasses.replace(s, breaks=None) for s in songs],
-        "with half of its breaks": with_some_breaks(songs, seed),
+        HALF: with_some_breaks(songs, seed),
+        HALF_AS_TEXT: with_some_breaks(songs, seed, complete=True),
         "with all its breaks": songs,
     }
     predict_s = {}
@@ -218,7 +199,7 @@ def run_stanzas(
             predicted[name] = [list(r.section_starts) for r in records]
 
     rows = {name: score_starts(p, gold, lengths) for name, p in predicted.items()}
-    for name in ("without breaks", "with half of its breaks"):
+    for name in ("without breaks", HALF, HALF_AS_TEXT):
         rows[name]["hidden_recall"] = hidden_recall(predicted[name], gold, inputs[name])
     languages = [guess_language(s.lines) for s in songs]
     by_language = {}

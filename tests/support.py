@@ -42,7 +42,7 @@ def train_tiny(tmp_path: Path, *overrides: str) -> tuple[dict, dict]:
     """Train in-process on the tiny corpus with a tiny model, outputs under ``tmp_path``."""
     from hydra import compose, initialize_config_dir
 
-    from lyricseg.train import train
+    from lyricseg.training.task import train
 
     base = [
         *tmp_paths(tmp_path),
@@ -92,3 +92,27 @@ class KillAtEpoch(Callback):
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if trainer.current_epoch == self.epoch:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RaiseAtEpoch(Callback):
+    """Raises ``RuntimeError`` as epoch ``epoch`` starts: an in-process crash after N epochs."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError(f"crash at epoch {self.epoch}")
+
+
+class ValidationWeights(Callback):
+    """Keeps a copy of the network's weights as each validation epoch starts (``seen``).
+
+    List it after the callback under test, whose hooks then run first.
+    """
+
+    def __init__(self):
+        self.seen: list[dict] = []
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self.seen.append({k: v.detach().clone() for k, v in pl_module.net.state_dict().items()})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.2.0"
+from lyricseg._version import __version__
 
 #: Names served lazily from :mod:`lyricseg.api`.
 _API = ("Segmenter", "Segmentation")
@@ -18,6 +18,9 @@ __all__ = ["__version__", *_API]
 
 def __getattr__(name: str) -> Any:
     if name in _API:
+        # Lazy: Python runs this file before any lyricseg submodule, so an eager import of the
+        # API (torch, the checkpoint, the network) would load with every ``lyricseg.*`` import,
+        # the light commands included (tests/test_api.py::test_import_lyricseg_stays_light).
         from lyricseg import api
 
         return getattr(api, name)

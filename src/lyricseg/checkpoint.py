@@ -14,7 +14,7 @@ it loads with ``weights_only=True``::
                 "conventions": ["lyrics", "extra"], ...},
         "features": {"_target_": "lyricseg.features.FeatureExtractor", ...},
         "decoder": {"_target_": "lyricseg.models.components.ViterbiDecoder", ...},
-        "calibrator": {"target": ..., "name": ..., "state": {...}} | None,
+        "calibrator": {"_target_": ..., "name": ..., "state": {...}} | None,
       },
     }
 
@@ -34,8 +34,9 @@ is data, never code, and reading it is safe:
    joint decoder's table fits them (:func:`check_vocabulary`);
 4. the network is first built on the ``meta`` device (no memory) and its parameter shapes are
    compared with the stored weights;
-5. objects are then built by :func:`_build`, which looks classes up in the allow-list and
-   never resolves, imports or calls anything else (Hydra's ``instantiate`` is not used).
+5. objects are then built by :func:`lyricseg.utils.instantiate.safe_instantiate`, which
+   looks classes up in the allow-list and never resolves, imports or calls anything else
+   (Hydra's ``instantiate`` is not used).
 """
 
 from __future__ import annotations
@@ -46,35 +47,54 @@ import math
 import re
 import threading
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+import lyricseg.calibration
+import lyricseg.features
+import lyricseg.models.components
+from lyricseg._version import __version__
+from lyricseg.calibration import calibrator_from_dict
+from lyricseg.calibration.base import calibrator_classes
+from lyricseg.data.conventions import DEFAULT_CONVENTION
+from lyricseg.features import FeatureExtractor
+from lyricseg.features.extractor import FEATURE_VERSION
+from lyricseg.models.components import ArgmaxDecoder, Decoder, JointDecoder
+from lyricseg.sections import default_section_map
 from lyricseg.utils.errors import LyricsegError
+from lyricseg.utils.instantiate import (
+    UnsafeConfigError,
+    check_instantiable,
+    exported_classes,
+    safe_instantiate,
+)
 from lyricseg.utils.io import atomic_write
 
 #: Version of the layout above. Older layouts load through :data:`UPGRADES`.
 #: 3: the network stores its section classes, the joint decoder its chorus class ids.
-#: 4: the network stores its verse/chorus conventions (one label head each); the joint decoder
+#: 4: the calibrator names its class under ``_target_`` (was ``target``), like every config.
+#: 5: the network stores its verse/chorus conventions (one label head each); the joint decoder
 #: a label-given-class table per convention instead of chorus class ids.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: Key of lyricseg's section inside a checkpoint.
 SECTION = "lyricseg"
 #: Prefix of the network's weights in ``state_dict`` (the LightningModule's ``net`` attribute).
 NET_PREFIX = "net."
 #: Where the model shipped with the package lives.
 PRETRAINED = Path(__file__).parent / "pretrained" / "lyricseg-base.ckpt"
-#: The only Hydra-style keys a stored config may use.
-BUILD_KEYS = ("_target_", "_partial_")
 #: Allowed ranges of numbers stored under these keys, wherever they appear in a record.
 RANGES: dict[str, tuple[float, float]] = {
     "threshold": (0.0, 1.0),
     "dropout": (0.0, 1.0),
     "switch_penalty": (0.0, math.inf),
     "label_weight": (0.0, math.inf),
+    "short_section_penalty": (0.0, math.inf),
+    # The decoders keep one state per class and section length up to this.
+    "min_section_lines": (1, 64),
 }
 #: Largest integer a record may hold (sizes beyond it cannot match real weights anyway).
 MAX_INT = 2**31 - 1
@@ -93,14 +113,10 @@ def lyricseg_version() -> str:
     try:
         return importlib.metadata.version("lyricseg")
     except importlib.metadata.PackageNotFoundError:
-        import lyricseg
-
-        return lyricseg.__version__
+        return __version__
 
 
 def _feature_version() -> int:
-    from lyricseg.features.extractor import FEATURE_VERSION
-
     return FEATURE_VERSION
 
 
@@ -108,25 +124,15 @@ def _feature_version() -> int:
 def buildable_classes() -> Mapping[str, type]:
     """Classes a checkpoint may name, by dotted path: features, net parts, decoders, calibrators.
 
-    Built from the public exports of :mod:`lyricseg.features`,
-    :mod:`lyricseg.models.components` and :mod:`lyricseg.calibration` (both the exported and
-    the defining module's path), so a new component is allowed by exporting it there and
-    nothing outside lyricseg ever is. Base classes of other exported classes (``View``,
-    ``Decoder``, ``Calibrator``) are abstract and left out.
+    The public exports of :mod:`lyricseg.features`, :mod:`lyricseg.models.components` and
+    :mod:`lyricseg.calibration` (see :func:`~lyricseg.utils.instantiate.exported_classes`), so
+    a new component is allowed by exporting it there and nothing outside lyricseg ever is.
+    Base classes of other exported classes (``View``, ``Decoder``, ``Calibrator``) are
+    abstract and left out.
     """
-    from lyricseg import calibration, features
-    from lyricseg.models import components
-
-    exported: dict[str, type] = {}
-    for module in (features, components, calibration):
-        for attr in module.__all__:
-            obj = getattr(module, attr)
-            if isinstance(obj, type):
-                exported[f"{module.__name__}.{attr}"] = obj
-                exported[f"{obj.__module__}.{obj.__qualname__}"] = obj
-    classes = set(exported.values())
-    bases = {c for c in classes if any(o is not c and issubclass(o, c) for o in classes)}
-    return {name: cls for name, cls in exported.items() if cls not in bases}
+    return exported_classes(
+        (lyricseg.features, lyricseg.models.components, lyricseg.calibration), without_bases=True
+    )
 
 
 def allowed_targets() -> frozenset[str]:
@@ -139,29 +145,37 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _refusal(err: UnsafeConfigError, source: str) -> CheckpointError:
+    """A checkpoint's one-line message for what :mod:`lyricseg.utils.instantiate` refused."""
+    return CheckpointError(f"{source}: refusing the stored {err.where}: {err.what}")
+
+
 def _check_data(node: Any, where: str, source: str) -> None:
     """Refuse anything in a stored record that is not plain, bounded, literal data.
+
+    The form of a buildable config (no interpolation, only ``_target_`` and ``_partial_``)
+    is :func:`~lyricseg.utils.instantiate.check_instantiable`'s; this adds what a checkpoint
+    needs besides: plain types, finite numbers, bounded integers and :data:`RANGES`.
 
     Raises:
         CheckpointError: Naming the first offending value and where it sits.
     """
+    try:
+        check_instantiable(node, None, where)
+    except UnsafeConfigError as err:
+        raise _refusal(err, source) from None
+    _check_plain(node, where, source)
 
+
+def _check_plain(node: Any, where: str, source: str) -> None:
     def refuse(what: str) -> CheckpointError:
         return CheckpointError(f"{source}: refusing the stored {where}: {what}")
 
-    if isinstance(node, str):
-        if "${" in node:
-            raise refuse(f"{_short(node)} is an interpolation; a checkpoint holds literal values")
+    if isinstance(node, str | bool) or node is None:
+        pass
     elif isinstance(node, Mapping):
         for key, value in node.items():
-            if not isinstance(key, str):
-                raise refuse(f"key {_short(key)} is not a string")
-            _check_data(key, f"{where} key", source)
-            if key.startswith("_") and key.endswith("_") and key not in BUILD_KEYS:
-                raise refuse(f"{key} is not allowed (only {' and '.join(BUILD_KEYS)})")
-            if key == "_partial_" and not isinstance(value, bool):
-                raise refuse(f"_partial_ is {_short(value)}, not true or false")
-            _check_data(value, f"{where}.{key}", source)
+            _check_plain(value, f"{where}.{key}", source)
             if key in RANGES and isinstance(value, int | float) and not isinstance(value, bool):
                 low, high = RANGES[key]
                 if not low <= value <= high:
@@ -171,9 +185,7 @@ def _check_data(node: Any, where: str, source: str) -> None:
                     )
     elif isinstance(node, list | tuple):
         for i, value in enumerate(node):
-            _check_data(value, f"{where}[{i}]", source)
-    elif isinstance(node, bool) or node is None:
-        pass
+            _check_plain(value, f"{where}[{i}]", source)
     elif isinstance(node, int):
         if abs(node) > MAX_INT:
             raise refuse(f"{node} is out of range")
@@ -184,38 +196,25 @@ def _check_data(node: Any, where: str, source: str) -> None:
         raise refuse(f"a {type(node).__name__} is not plain data")
 
 
-def _targets(node: Any, where: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            if key == "_target_":
-                yield where, value
-            else:
-                yield from _targets(value, f"{where}.{key}")
-    elif isinstance(node, list | tuple):
-        for i, value in enumerate(node):
-            yield from _targets(value, f"{where}[{i}]")
-
-
 def check_targets(node: Any, where: str, source: str) -> None:
     """Refuse any ``_target_`` in ``node`` that is not on :func:`allowed_targets`.
 
     Raises:
         CheckpointError: Naming the first offending target and where it sits.
     """
-    allowed = buildable_classes()
-    for place, target in _targets(node, where):
-        if not isinstance(target, str) or target not in allowed:
-            raise CheckpointError(
-                f"{source}: refusing to build {target!r} ({place}): a checkpoint may only name "
-                "concrete lyricseg feature, network, decoder and calibrator classes"
-            )
+    try:
+        check_instantiable(node, buildable_classes(), where)
+    except UnsafeConfigError as err:
+        if err.target is None:
+            raise _refusal(err, source) from None
+        raise CheckpointError(
+            f"{source}: refusing to build {err.target!r} ({err.where}): a checkpoint may only "
+            "name concrete lyricseg feature, network, decoder and calibrator classes"
+        ) from None
 
 
 def _root_types() -> dict[str, type]:
     """What the object built from each part of a record must be."""
-    from lyricseg.features import FeatureExtractor
-    from lyricseg.models.components import Decoder
-
     return {"net": torch.nn.Module, "features": FeatureExtractor, "decoder": Decoder}
 
 
@@ -312,16 +311,8 @@ def check_vocabulary(net: Mapping[str, Any], decoder: Mapping[str, Any], source:
 
 
 def _build(node: Any) -> Any:
-    """Build a checked config: allow-listed classes by lookup, literals as they are."""
-    if isinstance(node, Mapping):
-        if "_target_" not in node:
-            return {key: _build(value) for key, value in node.items()}
-        cls = buildable_classes()[node["_target_"]]
-        kwargs = {k: _build(v) for k, v in node.items() if k not in BUILD_KEYS}
-        return functools.partial(cls, **kwargs) if node.get("_partial_") else cls(**kwargs)
-    if isinstance(node, list | tuple):
-        return [_build(value) for value in node]
-    return node
+    """Build a checked config from the allow-listed classes (see :func:`safe_instantiate`)."""
+    return safe_instantiate(node, buildable_classes())
 
 
 @dataclass(frozen=True)
@@ -384,9 +375,7 @@ class ModelRecord:
         """The stored calibrator, or None."""
         if self.calibrator is None:
             return None
-        from lyricseg.calibration import calibrator_from_dict
-
-        return calibrator_from_dict(self.calibrator)
+        return calibrator_from_dict(self.calibrator, calibrator_targets())
 
 
 def make_record(net: Mapping[str, Any], features: Mapping[str, Any], decoder: Any) -> ModelRecord:
@@ -403,8 +392,6 @@ def make_record(net: Mapping[str, Any], features: Mapping[str, Any], decoder: An
     Raises:
         CheckpointError: When a config names a class or value a checkpoint may not hold.
     """
-    from lyricseg.models.components import ArgmaxDecoder
-
     decoder = decoder or {"_target_": f"{ArgmaxDecoder.__module__}.ArgmaxDecoder"}
     record = ModelRecord(net=dict(net), features=dict(features), decoder=dict(decoder))
     for key in ("net", "features", "decoder"):
@@ -476,9 +463,6 @@ def _upgrade_v2(section: dict[str, Any], source: str) -> dict[str, Any]:
     at prediction time. A model trained before a class was added to ``sections.yaml`` no
     longer matches its weights then, and says so.
     """
-    from lyricseg.models.components import JointDecoder
-    from lyricseg.sections import default_section_map
-
     section_map = default_section_map()
     net, decoder = section.get("net"), section.get("decoder")
     if isinstance(net, dict) and net.get("sections") and "section_classes" not in net:
@@ -490,15 +474,27 @@ def _upgrade_v2(section: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def _upgrade_v3(section: dict[str, Any], source: str) -> dict[str, Any]:
-    """Format 3: one verse/chorus head; a joint decoder that read labels off section classes.
+    """Format 3 (lyricseg 0.2): the calibrator named its class under ``"target"``.
+
+    The key becomes ``_target_``, so the calibrator is built like every other stored config;
+    the class it names is checked after the upgrade as any other.
+    """
+    calibrator = section.get("calibrator")
+    if isinstance(calibrator, dict) and "target" in calibrator:
+        calibrator = {
+            ("_target_" if key == "target" else key): value for key, value in calibrator.items()
+        }
+    return {**section, "format_version": 4, "calibrator": calibrator}
+
+
+def _upgrade_v4(section: dict[str, Any], source: str) -> dict[str, Any]:
+    """Format 4: one verse/chorus head; a joint decoder that read labels off section classes.
 
     The network gets the one convention it has,
     :data:`~lyricseg.data.conventions.DEFAULT_CONVENTION`; a joint decoder's chorus class ids
     become a table with P(label 1 | class) = 1 on those classes and 0 elsewhere, which
-    decodes exactly as format 3 did (the label is 1 exactly on the chorus classes).
+    decodes exactly as formats 3 and 4 did (the label is 1 exactly on the chorus classes).
     """
-    from lyricseg.data.conventions import DEFAULT_CONVENTION
-
     net, decoder = section.get("net"), section.get("decoder")
     if isinstance(net, dict) and "conventions" not in net:
         net = {**net, "conventions": [DEFAULT_CONVENTION]}
@@ -517,7 +513,7 @@ def _upgrade_v3(section: dict[str, Any], source: str) -> dict[str, Any]:
                 )
             table = [[1.0, 0.0] if i not in chorus else [0.0, 1.0] for i in range(len(classes))]
             decoder["label_given_class"] = [table]
-    return {**section, "format_version": 4, "net": net, "decoder": decoder}
+    return {**section, "format_version": 5, "net": net, "decoder": decoder}
 
 
 #: Explicit upgrades, each from the format version it reads to the next one.
@@ -525,17 +521,27 @@ UPGRADES: dict[int, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     1: _upgrade_v1,
     2: _upgrade_v2,
     3: _upgrade_v3,
+    4: _upgrade_v4,
 }
 
 
-def _check_calibrator(data: Any, source: str) -> None:
-    from lyricseg.calibration.base import calibrator_classes
+def calibrator_targets() -> dict[str, type]:
+    """Calibrators a checkpoint may name: exported, concrete, with fitted state to restore."""
+    fitted = set(calibrator_classes().values())
+    return {name: cls for name, cls in buildable_classes().items() if cls in fitted}
 
-    target = data.get("target") if isinstance(data, dict) else None
-    if target not in allowed_targets() or target not in calibrator_classes():
+
+def _check_calibrator(data: Any, source: str) -> None:
+    allowed = calibrator_targets()
+    target = data.get("_target_") if isinstance(data, dict) else None
+    if not isinstance(target, str) or target not in allowed:
         raise CheckpointError(
             f"{source}: refusing calibrator {target!r}: not a concrete lyricseg calibrator"
         )
+    try:
+        check_instantiable(data, allowed, "calibrator")
+    except UnsafeConfigError as err:
+        raise _refusal(err, source) from None
 
 
 def _read_section(section: Any, source: str) -> ModelRecord:
@@ -838,8 +844,6 @@ def check_resume(path: str | Path, net: Mapping[str, Any], features: Mapping[str
     ssm_channels = record.net.get("ssm_channels", 0)
     configured = {**net, "input_dim": record.net["input_dim"], "ssm_channels": ssm_channels}
     if configured.get("sections"):
-        from lyricseg.sections import default_section_map
-
         stored = record.net.get("section_classes")
         configured["section_classes"] = stored or list(default_section_map().classes)
     if not configured.get("conventions"):  # filled in from the corpora, like the classes

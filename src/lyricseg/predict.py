@@ -17,8 +17,10 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, ListConfig
+from rich.progress import Progress
 
-from lyricseg.data.songs import Song, read_songs
+from lyricseg.data.batching import section_targets
+from lyricseg.data.songs import Song, is_jsonl_path, read_songs
 from lyricseg.inference import (
     CHUNK_SONGS,
     PredictionError,
@@ -28,6 +30,7 @@ from lyricseg.inference import (
     format_songs,
     model_path,
 )
+from lyricseg.metrics import evaluate_songs
 from lyricseg.sections import default_section_map
 from lyricseg.utils.errors import LyricsegError, exit_on_user_error
 from lyricseg.utils.io import (
@@ -63,7 +66,6 @@ def _progress_bar(total: int) -> Iterator[Callable[[int], None] | None]:
     if total <= CHUNK_SONGS or not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import Progress
 
     with Progress(transient=True) as bar:
         task = bar.add_task("Tagging songs", total=total)
@@ -100,8 +102,6 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
 
     metrics = None
     if songs and all(s.labels is not None for s in songs):
-        from lyricseg.metrics import evaluate_songs
-
         metrics = evaluate_songs(
             [list(r.labels) for r in records],
             [list(s.labels) for s in songs],
@@ -156,7 +156,8 @@ def _decide_output(cfg: DictConfig) -> tuple[str, Path | None]:
 
 def _section_metrics(songs: list[Song], records: list[Segmentation]) -> dict[str, Any]:
     """Section scores of predictions against the input's ``sections`` (headers mapped)."""
-    from lyricseg.data.batching import section_targets
+    # Lazy: the section metrics module loads torchmetrics, which prediction does without
+    # (tests/tasks/test_predict.py::test_prediction_does_not_import_lightning).
     from lyricseg.metrics.sections import evaluate_sections
 
     section_map = default_section_map()
@@ -182,8 +183,6 @@ def _section_metrics(songs: list[Song], records: list[Segmentation]) -> dict[str
 
 def _is_text(path: Any) -> bool:
     """Whether an input is named as plain text (a table is printed when no output is set)."""
-    from lyricseg.data.songs import is_jsonl_path
-
     return str(path) == "-" or not is_jsonl_path(path)
 
 

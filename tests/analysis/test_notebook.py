@@ -3,7 +3,7 @@
 import pytest
 from support import REPO
 
-from lyricseg.train import train
+from lyricseg.training.task import train
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")

@@ -1,4 +1,4 @@
-"""The cross-validated bench, end to end on an invented corpus, and its generated report."""
+"""The cross-validated bench, end to end on an invented corpus, and its generated render."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from support import REPO, TINY_MODEL
 
-from benchmarks import report, run
+from benchmarks import render, run
 from benchmarks.cv import FOLD_KEYS, clean_extra_dirs, extra_dirs_override, repeated_line_rule
+from benchmarks.folds import assign_folds
 from lyricseg.data import Song, SyntheticCorpus, read_jsonl, write_jsonl
-from lyricseg.data.folds import assign_folds
 from lyricseg.metrics import evaluate_songs
 
 #: Small and fast trainings: tiny net, one thread, no logger or image callbacks.
@@ -150,22 +150,22 @@ def test_features_part_times_each_feature_set(quick_bench, monkeypatch):
 def test_report_replaces_only_the_readme_block(quick_bench, tmp_path):
     out, _, _ = quick_bench
     bench = json.loads((out / "bench.json").read_text())
-    text = (REPO / "README.md").read_text().replace(report.START, "").replace(report.END, "")
+    text = (REPO / "README.md").read_text().replace(render.START, "").replace(render.END, "")
     head, tail = text[: len(text) // 2], text[len(text) // 2 :]
     readme = tmp_path / "README.md"
-    readme.write_text(f"{head}\n{report.START}\nTYPED 0.999\n{report.END}\n{tail}")
+    readme.write_text(f"{head}\n{render.START}\nTYPED 0.999\n{render.END}\n{tail}")
     docs = tmp_path / "docs" / "results.md"
     card = tmp_path / "model-card.md"
-    card.write_text(f"# card\n{report.START}\nold\n{report.END}\nafter\n")
-    argv = ["--bench", str(out / "bench.json"), "--docs", str(docs), "--readme", str(readme)]
+    card.write_text(f"# card\n{render.START}\nold\n{render.END}\nafter\n")
+    argv = ["--render", "--out", str(out), "--docs", str(docs), "--readme", str(readme)]
     argv += ["--model-card", str(card)]
-    assert report.main(argv) == 0
+    assert run.main(argv) == 0
     card_text = card.read_text()
-    assert "Cross-validated quality" in card_text and card_text.endswith(f"{report.END}\nafter\n")
+    assert "Cross-validated quality" in card_text and card_text.endswith(f"{render.END}\nafter\n")
 
     new = readme.read_text()
-    before, block_and_after = new.split(report.START + "\n")
-    block, after = block_and_after.split("\n" + report.END)
+    before, block_and_after = new.split(render.START + "\n")
+    block, after = block_and_after.split("\n" + render.END)
     assert before == f"{head}\n" and after == f"\n{tail}"  # nothing outside the block changed
     assert "TYPED 0.999" not in block and "Cross-validated quality: 2 folds over 32 songs" in block
     rule = bench["parts"]["cv"]["recipes"]["repeated_line"]
@@ -180,7 +180,7 @@ def test_report_replaces_only_the_readme_block(quick_bench, tmp_path):
 
     page = docs.read_text()
     assert page.startswith("# Results") and "Folds of" in page and "Do not edit" in page
-    assert report.main(argv) == 0 and readme.read_text() == new  # re-rendering is stable
+    assert run.main(argv) == 0 and readme.read_text() == new  # re-rendering is stable
 
 
 def test_publishing_one_part_keeps_the_text_of_the_others(quick_bench, tmp_path):
@@ -189,23 +189,23 @@ def test_publishing_one_part_keeps_the_text_of_the_others(quick_bench, tmp_path)
     kept = "### Sections (measured earlier)\n\n| a | b |\n\n<sub>Measured by an older run</sub>"
     old_cv = "### Cross-validated quality: stale\n\n<sub>Measured by an older run</sub>"
     block = "".join(
-        f"{report.PART_START.format(name)}\n{text}\n{report.PART_END}\n\n"
+        f"{render.PART_START.format(name)}\n{text}\n{render.PART_END}\n\n"
         for name, text in (("cv", old_cv), ("sections", kept))
     )
     readme = tmp_path / "README.md"
-    readme.write_text(f"# lyricseg\n{report.START}\n{block}{report.END}\nafter\n")
+    readme.write_text(f"# lyricseg\n{render.START}\n{block}{render.END}\nafter\n")
     docs = tmp_path / "results.md"
     docs.write_text(f"# Results\n\n{block.replace('### ', '## ')}")
-    report.publish(bench, docs, readme)  # the bench holds cv only
+    render.publish(bench, docs, readme)  # the bench holds cv only
     for text, level in ((readme.read_text(), "###"), (docs.read_text(), "##")):
-        parts = report.rendered_parts(text)
+        parts = render.rendered_parts(text)
         assert list(parts)[:2] == ["cv", "sections"]  # in the renderers' order
         assert parts["sections"].rstrip("\n") == kept.replace("### ", f"{level} ")
         assert "stale" not in parts["cv"] and "Cross-validated quality: 2 folds" in parts["cv"]
-    assert readme.read_text().endswith(f"{report.END}\nafter\n")
+    assert readme.read_text().endswith(f"{render.END}\nafter\n")
     before = readme.read_text()
-    report.publish({"parts": {}}, docs, readme)  # nothing measured: every part kept as it is
-    assert report.rendered_parts(readme.read_text()) == report.rendered_parts(before)
+    render.publish({"parts": {}}, docs, readme)  # nothing measured: every part kept as it is
+    assert render.rendered_parts(readme.read_text()) == render.rendered_parts(before)
 
 
 def test_report_without_markers_is_a_clear_error_and_writes_nothing(quick_bench, tmp_path, capsys):
@@ -213,18 +213,19 @@ def test_report_without_markers_is_a_clear_error_and_writes_nothing(quick_bench,
     readme = tmp_path / "README.md"
     readme.write_text("# lyricseg\n\nno markers here\n")
     docs = tmp_path / "results.md"
-    argv = ["--bench", str(out / "bench.json"), "--docs", str(docs), "--readme", str(readme)]
-    assert report.main(argv) == 2
+    argv = ["--render", "--out", str(out), "--docs", str(docs), "--readme", str(readme)]
+    argv += ["--model-card", str(tmp_path / "no-card.md")]
+    assert run.main(argv) == 2
     err = capsys.readouterr().err
-    assert report.START in err and "nothing was written" in err
+    assert render.START in err and "nothing was written" in err
     assert readme.read_text() == "# lyricseg\n\nno markers here\n" and not docs.exists()
-    readme.write_text(f"{report.END}\n{report.START}\n")  # out of order
-    assert report.main(argv) == 2
+    readme.write_text(f"{render.END}\n{render.START}\n")  # out of order
+    assert run.main(argv) == 2
 
 
 def test_report_without_bench_file_is_a_clear_error(tmp_path, capsys):
-    argv = ["--bench", str(tmp_path / "none.json"), "--docs", str(tmp_path / "r.md")]
-    assert report.main([*argv, "--no-readme"]) == 2
+    argv = ["--render", "--out", str(tmp_path), "--docs", str(tmp_path / "r.md")]
+    assert run.main([*argv, "--no-readme"]) == 2
     assert "run `make bench` first" in capsys.readouterr().err
 
 
@@ -259,16 +260,15 @@ def _cv_part(recipe: str, meta: dict, **protocol) -> dict:
 
 
 def test_merge_joins_cv_recipes_only_on_the_same_folds(tmp_path, quick_bench, capsys):
-    from benchmarks import merge
-
     meta = json.loads((quick_bench[0] / "bench.json").read_text())["parts"]["cv"]["meta"]
     other_meta = {**meta, "command": "elsewhere", "machine": {**meta["machine"], "gpu": "X"}}
-    bench_file, other = tmp_path / "bench.json", tmp_path / "other.json"
+    bench_file, other = tmp_path / "bench.json", tmp_path / "other" / "bench.json"
+    other.parent.mkdir()
     bench_file.write_text(json.dumps({"parts": {"cv": _cv_part("lyrics_best", meta)}}))
 
     def merge_in(part: dict, *args: str) -> int:
         other.write_text(json.dumps({"parts": {"cv": part}}))
-        return merge.main([str(other), "--bench", str(bench_file), *args])
+        return run.main(["--merge", str(other), "--out", str(tmp_path), *args])
 
     # same folds, another machine, another extra path with the same folder name: joins
     moved = _cv_part("default", other_meta, extra_dirs=["/b/extra"])
@@ -284,8 +284,8 @@ def test_merge_joins_cv_recipes_only_on_the_same_folds(tmp_path, quick_bench, ca
     # an untrained rule only needs the same folds
     assert merge_in(_cv_part("repeated_line", meta, overrides=["x"]), "--into", "cv") == 0
     # anything else goes in as an ablation row, rendered with its machine and provenance
-    assert merge_in(_cv_part("x", other_meta, seed=1), "--into", "ablation", "--name", "v") == 0
-    page = report.render(json.loads(bench_file.read_text()))
+    assert merge_in(_cv_part("x", other_meta, seed=1), "--into", "ablation", "--ablation", "v") == 0
+    page = render.render(json.loads(bench_file.read_text()))
     assert "Ablations and variants" in page and "| v: x [1] | extra | X |" in page
     assert "[1] `elsewhere`" in page
 
@@ -323,10 +323,10 @@ def test_load_part_measures_the_service_and_publishes_its_table(
     SyntheticCorpus(n_train=2, n_val=1, n_test=0, seed=5).write(corpus)
     readme, docs, card = tmp_path / "README.md", tmp_path / "results.md", tmp_path / "card.md"
     for path in (readme, card):
-        path.write_text(f"# doc\n{report.START}\nTYPED 0.999\n{report.END}\n")
-    monkeypatch.setattr(report, "README", readme)
-    monkeypatch.setattr(report, "DOCS", docs)
-    monkeypatch.setattr(report, "MODEL_CARD", card)
+        path.write_text(f"# doc\n{render.START}\nTYPED 0.999\n{render.END}\n")
+    monkeypatch.setattr(render, "README", readme)
+    monkeypatch.setattr(render, "DOCS", docs)
+    monkeypatch.setattr(render, "MODEL_CARD", card)
     argv = ["--parts", "load", "--ckpt", str(tiny_checkpoint), "--load-n", "16"]
     argv += ["--concurrency", "1,4", "--corpus", str(corpus), "--out", str(out)]
     assert run.main(argv) == 0
@@ -337,6 +337,6 @@ def test_load_part_measures_the_service_and_publishes_its_table(
         assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["max_ms"] and r["songs_per_s"] > 0
         assert r["server_cpu_s"] > 0 and r["cpu_ms_per_song"] > 0 and r["cores"] >= 1
         assert r["load_avg_start"] >= 0 and r["load_avg"] >= 0
-    block = readme.read_text().split(report.START)[1].split(report.END)[0]
+    block = readme.read_text().split(render.START)[1].split(render.END)[0]
     assert "### HTTP service under load (60-line song" in block
     assert "| 4 | 16 | 0 | " in block and "TYPED" not in block

@@ -7,7 +7,7 @@ import json
 import pytest
 from support import TINY_MODEL
 
-from benchmarks import report, run
+from benchmarks import render, run
 from lyricseg.data import SyntheticCorpus
 
 #: A run of seconds instead of the real first run (the lead measures that on a quiet machine).
@@ -47,6 +47,6 @@ def test_first_run_part_times_quiet_and_busy_runs(tmp_path):
     assert part["slowdown"] == busy["median_s"] / quiet["median_s"]
     assert {"cpu", "cores"} <= set(part["meta"]["machine"]) and part["meta"]["load_avg"]
     # The README table is generated from this JSON.
-    block = report.render(bench, full=False)
+    block = render.render(bench, full=False)
     assert "### First run: `make train`" in block and "beside 1 busy-loop process" in block
     assert f"{part['slowdown']:.1f}× its quiet time" in block

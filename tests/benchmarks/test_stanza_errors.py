@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import TINY
 
-from benchmarks import report, run
+from benchmarks import render, run
 from benchmarks.errors import (
     REPETITION_BUCKETS,
     analyse_errors,
@@ -18,6 +18,8 @@ from benchmarks.errors import (
     source_of,
 )
 from benchmarks.stanzas import (
+    HALF,
+    HALF_AS_TEXT,
     every_n_starts,
     guess_language,
     hidden_recall,
@@ -235,6 +237,20 @@ def test_write_stanza_split_materializes_train_and_val(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: ")
 
 
+def test_cv_cleans_a_stanza_corpus_and_keeps_its_artists(tmp_path):
+    """The CV bench's copy of an extra corpus keeps train.meta.jsonl, so the held-out
+    artists stay out of every fold's training (data.hold_out_artists)."""
+    from benchmarks.cv import clean_extra_dirs
+
+    _stanza_corpus(tmp_path / "src")
+    first = read_jsonl(tmp_path / "src" / "train.jsonl", require_labels=False)[0]
+    main = [Song(id="main", lines=first.lines, labels=(0,) * len(first))]
+    dirs, dropped = clean_extra_dirs([tmp_path / "src"], main, tmp_path / "work", 0.5)
+    assert dropped == {str(tmp_path / "src"): 1} and dirs[0] != tmp_path / "src"
+    meta = (tmp_path / "src" / "train.meta.jsonl").read_text()
+    assert (dirs[0] / "train.meta.jsonl").read_text() == meta
+
+
 def test_a_malformed_meta_line_is_named(tmp_path, capsys):
     _stanza_corpus(tmp_path / "src")
     meta = tmp_path / "src" / "train.meta.jsonl"
@@ -275,6 +291,10 @@ def test_half_of_the_breaks_and_the_recall_of_the_others():
     assert [len(s.breaks) for s in half] == [1, 1, 2, 2, 3]  # rounded up
     assert all(set(h.breaks) <= set(s.breaks) for h, s in zip(half, songs, strict=True))
     assert half == with_some_breaks(songs, seed=3)
+    assert not any(s.breaks_complete for s in half)  # the others unknown, not "no break"
+    as_text = with_some_breaks(songs, seed=3, complete=True)
+    assert [s.breaks for s in as_text] == [s.breaks for s in half]
+    assert all(s.breaks_complete for s in as_text)
     gold = [[0, 4, 8]]
     given = [Song(id="a", lines=("x",) * 10, breaks=(4,))]
     assert hidden_recall([[0, 4]], gold, given) == 0.0  # only repeats what it was told
@@ -296,7 +316,8 @@ def test_stanzas_part_scores_the_shipped_model_told_more_and_more(tmp_path):
     assert list(rows) == [
         "a border every 4 lines (baseline)",
         "without breaks",
-        "with half of its breaks",
+        HALF,
+        HALF_AS_TEXT,
         "with all its breaks",
     ]
     songs = [
@@ -309,7 +330,7 @@ def test_stanzas_part_scores_the_shipped_model_told_more_and_more(tmp_path):
     baseline = score_starts([every_n_starts(n) for n in lengths], gold, lengths)
     assert rows["a border every 4 lines (baseline)"] == pytest.approx(baseline)
     assert all(r["gold_borders"] == sum(len(g) - 1 for g in gold) for r in rows.values())
-    assert rows["with all its breaks"]["border_f1"] >= rows["with half of its breaks"]["border_f1"]
+    assert rows["with all its breaks"]["border_f1"] >= rows[HALF_AS_TEXT]["border_f1"]
     assert sum(x["songs"] for x in part["languages"].values()) == 9
     errors = parts["errors"]
     assert errors["predictions"] == "model" and errors["recipes"]["model"]["all"]["songs"] == len(
@@ -330,5 +351,5 @@ def test_readme_block_shows_the_stanza_table():
         "rows": {"without breaks": {"border_f1": 0.5, "hidden_recall": 0.25}},
         "languages": {"en": {"songs": 2, "rows": {"without breaks": {"border_f1": 0.5}}}},
     }
-    block = report.render({"parts": {"stanzas": part}}, full=False)
+    block = render.render({"parts": {"stanzas": part}}, full=False)
     assert "### Stanza borders (2 songs" in block and "| without breaks | — | — | 0.500 |" in block

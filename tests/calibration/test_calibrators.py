@@ -1,5 +1,6 @@
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from torchmetrics.functional.classification import multiclass_calibration_error
@@ -24,6 +26,8 @@ from lyricseg.calibration import (
 from lyricseg.utils import LyricsegError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "calibration"
+#: Every calibrator with fitted state, in the order of conf/calibration/auto.yaml.
+FITTED = (TemperatureScaler, PlattScaler, IsotonicCalibrator)
 
 
 def synthetic(n=3000, scale=1.0, shift=0.0, seed=0):
@@ -102,7 +106,7 @@ def test_calibration_lowers_ece_on_held_out_data():
         return multiclass_calibration_error(two, test_labels, num_classes=2, n_bins=15).item()
 
     raw = ece(torch.sigmoid(test_logits[:, 1] - test_logits[:, 0]))
-    for cal in (TemperatureScaler(), PlattScaler(), IsotonicCalibrator(), AutoCalibrator()):
+    for cal in (TemperatureScaler(), PlattScaler(), IsotonicCalibrator(), AutoCalibrator(FITTED)):
         cal.fit(fit_logits, fit_labels)
         assert ece(cal(test_logits)) < raw / 2, cal
 
@@ -115,9 +119,12 @@ def test_round_trip_through_dict_json_and_state_dict(tmp_path):
         data = json.loads(json.dumps(cal.to_dict()))
         assert data["name"] == cal.name
         assert (
-            data["target"]
+            data["_target_"]
             == f"lyricseg.calibration.{type(cal).__module__.split('.')[-1]}.{type(cal).__name__}"
         )
+        # the dict is the class's config: _target_ and state build the fitted calibrator
+        built = type(cal)(state=data["state"])
+        torch.testing.assert_close(built(batch_logits), cal(batch_logits))
         restored = calibrator_from_dict(data)
         assert type(restored) is type(cal)
         out = restored(batch_logits)
@@ -134,7 +141,7 @@ def test_round_trip_through_dict_json_and_state_dict(tmp_path):
 
 def test_auto_selects_by_held_out_ece_and_serializes_as_winner():
     logits, labels = synthetic(n=3000, scale=2.5)
-    auto = AutoCalibrator().fit(logits, labels)
+    auto = AutoCalibrator(FITTED).fit(logits, labels)
     assert set(auto.scores) == {"temperature", "platt", "isotonic"}
     assert auto.chosen.name == min(auto.scores, key=auto.scores.get)
     data = auto.to_dict()
@@ -144,12 +151,16 @@ def test_auto_selects_by_held_out_ece_and_serializes_as_winner():
     assert type(restored) is type(auto.chosen)
     torch.testing.assert_close(restored(logits), auto(logits))
     # a single candidate is always chosen; small data falls back to in-sample ECE
-    small = AutoCalibrator(candidates=["platt"]).fit(logits[:40], labels[:40])
+    small = AutoCalibrator(candidates=[PlattScaler]).fit(logits[:40], labels[:40])
     assert small.chosen.name == "platt"
     with pytest.raises(LyricsegError, match="fitted"):
-        AutoCalibrator()(logits)
-    with pytest.raises(LyricsegError, match="unknown calibrator"):
-        AutoCalibrator(candidates=["histogram"])
+        AutoCalibrator(FITTED)(logits)
+    # candidates are calibrators or their classes, never names to look up
+    for bad in (["histogram"], ["platt"], [AutoCalibrator], [torch.nn.Linear]):
+        with pytest.raises(LyricsegError, match="must be a calibrator or a calibrator class"):
+            AutoCalibrator(candidates=bad)
+    with pytest.raises(LyricsegError, match="at least one candidate"):
+        AutoCalibrator(candidates={"platt": None})
 
 
 def test_decisions_stay_raw_argmax_even_when_platt_shifts_probabilities():
@@ -174,7 +185,19 @@ def test_input_validation():
     with pytest.raises(LyricsegError, match="zero lines"):
         IsotonicCalibrator().fit(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
     with pytest.raises(LyricsegError, match="not a lyricseg calibrator"):
-        calibrator_from_dict({"target": "torch.nn.Linear", "state": {}})
+        calibrator_from_dict({"_target_": "torch.nn.Linear", "state": {}})
+    platt = "lyricseg.calibration.scalers.PlattScaler"
+    for data, message in [
+        # the key of checkpoint formats before 4 is upgraded by lyricseg.checkpoint only
+        ({"target": platt, "state": {"a": 1.0, "b": 0.0}}, "None is not a lyricseg calibrator"),
+        ({"_target_": "lyricseg.calibration.AutoCalibrator", "state": {}}, "not a lyricseg"),
+        ({"_target_": platt}, "has no fitted 'state'"),
+        ({"_target_": platt, "state": {"a": 1.0, "b": 0.0}, "_args_": [1]}, "_args_ is not"),
+        ({"_target_": platt, "state": {"a": "${oc.env:HOME}", "b": 0.0}}, "interpolation"),
+        ({"_target_": platt, "state": {"a": 1.0, "b": 0.0}, "max_iter": 3, "x": 1}, "cannot"),
+    ]:
+        with pytest.raises(LyricsegError, match=re.escape(message)):
+            calibrator_from_dict(data)
 
 
 def test_unfitted_calibrators_are_identity():
@@ -218,3 +241,21 @@ def test_hydra_configs(conf_dir):
             cal = instantiate(cfg.calibration)
             assert type(cal) is cls
             cal.fit(logits, labels)
+
+
+def test_auto_composes_its_candidates_from_the_other_calibration_configs(conf_dir):
+    """auto.yaml restates no calibrator: its candidates are the other files, composed."""
+    raw = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "auto.yaml"))
+    assert "candidates" not in raw
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        auto = compose("config", overrides=["calibration=auto"]).calibration
+        for name in ("temperature", "platt", "isotonic"):
+            alone = compose("config", overrides=[f"calibration={name}"]).calibration
+            assert auto.candidates[name] == alone
+        built = instantiate(auto)
+        assert [type(c) for c in built.candidates] == list(FITTED)
+        fewer = compose(
+            "config",
+            overrides=["calibration=auto", "calibration.candidates.isotonic=null"],
+        )
+        assert [type(c) for c in instantiate(fewer.calibration).candidates] == list(FITTED[:2])

@@ -128,8 +128,8 @@ def test_bad_input_is_a_clear_error():
 
 
 def test_hydra_partial_of_auto_gets_songs_as_groups(monkeypatch):
-    with initialize_config_dir(config_dir=str(CONF_DIR / "calibration"), version_base="1.3"):
-        cfg = compose(config_name="auto")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(overrides=["+calibration=auto"]).calibration
     factory = instantiate(cfg, _partial_=True)
     assert isinstance(factory, functools.partial)
     seen = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from types import SimpleNamespace
 
-from lyricseg.callbacks.anti_collapse import AntiCollapseMonitor
+from lyricseg.training.callbacks.anti_collapse import AntiCollapseMonitor
 
 
 def check(metrics: dict) -> list[str]:
@@ -16,7 +16,7 @@ def check(metrics: dict) -> list[str]:
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append
-    log = logging.getLogger("lyricseg.callbacks.anti_collapse")
+    log = logging.getLogger("lyricseg.training.callbacks.anti_collapse")
     log.addHandler(handler)
     try:
         monitor.on_validation_end(trainer, None)

@@ -12,9 +12,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from lyricseg.callbacks.adaptive_weights import AdaptiveLossWeights
-from lyricseg.callbacks.anti_collapse import AntiCollapseMonitor
 from lyricseg.losses import BoundaryLoss, CompoundLoss, CrossEntropyLoss, FocalLoss, TverskyLoss
+from lyricseg.training.callbacks.adaptive_weights import AdaptiveLossWeights
+from lyricseg.training.callbacks.anti_collapse import AntiCollapseMonitor
 from lyricseg.utils import LyricsegError
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "callbacks"

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from support import RESOURCES
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lyricseg.callbacks.validation_images import ValidationImages
+from lyricseg.training.callbacks.validation_images import ValidationImages
 
 TAGS = {"val/reliability_diagram", "val/confusion_matrix", "val/label_strips"}
 
@@ -211,7 +211,7 @@ def test_runs_inside_a_real_trainer(tmp_path):
 
 
 def test_draws_from_the_tagger_in_a_full_training_run(make_cfg):
-    from lyricseg.train import train
+    from lyricseg.training.task import train
 
     cfg = make_cfg(
         "trainer.max_epochs=1",
@@ -235,9 +235,9 @@ def test_draws_from_the_tagger_in_a_full_training_run(make_cfg):
 
 def test_section_confusion_matrix_per_val_set_with_sections(recording_logger):
     """Each val set whose songs carry sections gets its class confusion matrix, hand-checked."""
-    from lyricseg.callbacks.validation_images import matrix_figure
     from lyricseg.metrics.sections import build_section_metric_collection
     from lyricseg.sections import default_section_map
+    from lyricseg.training.callbacks.validation_images import matrix_figure
 
     SECTION_CLASSES = default_section_map().classes
 

@@ -8,9 +8,9 @@ import pytest
 from support import REPO, RESOURCES
 
 from lyricseg.commands.convert import main
-from lyricseg.data import convert as convert_module
+from lyricseg.data import ingest as ingest_module
 from lyricseg.data import read_jsonl
-from lyricseg.data.convert import convert_paths, write_corpus
+from lyricseg.data.ingest import convert_paths, write_corpus
 from lyricseg.sections import SectionMap
 from lyricseg.utils import LyricsegError
 
@@ -247,7 +247,7 @@ def test_records_read_back_as_a_corpus(tmp_path, smap):
 
 
 def test_throughput_is_logged(smap, caplog):
-    with caplog.at_level(logging.INFO, logger="lyricseg.data.convert"):
+    with caplog.at_level(logging.INFO, logger="lyricseg.data.ingest"):
         convert_paths([GOOD], smap)
     assert any("songs/s" in m and "lines/s" in m for m in caplog.messages)
 
@@ -319,7 +319,7 @@ def test_output_is_atomic_when_writing_fails_midway(tmp_path, smap, monkeypatch)
             raise RuntimeError("disk went away")
         return real_dumps(obj, **kwargs)
 
-    monkeypatch.setattr(convert_module.json, "dumps", failing_dumps)
+    monkeypatch.setattr(ingest_module.json, "dumps", failing_dumps)
     with pytest.raises(RuntimeError, match="disk went away"):
         write_corpus(out, records)
     assert out.read_text() == "old\n"

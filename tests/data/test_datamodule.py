@@ -3,8 +3,9 @@ import collections
 import pytest
 import torch
 
-from lyricseg.data import BucketSampler, LyricsDataModule, SyntheticCorpus, collate_songs
+from lyricseg.data import BucketSampler, SyntheticCorpus, collate_songs
 from lyricseg.features import ExactView, FeatureExtractor, StringView
+from lyricseg.training.datamodule import LyricsDataModule
 
 
 def extractor():

@@ -101,7 +101,7 @@ def test_lyrics_in_parentheses_or_with_a_colon_stay_lyrics():
 
 
 def test_bracketed_backing_vocals_stay_lyrics_in_prediction_input(tmp_path):
-    from lyricseg.data.convert import convert_paths
+    from lyricseg.data.ingest import convert_paths
 
     path = tmp_path / "s.txt"
     path.write_text("[Verse 1: Someone]\nwe were young\n[we were young]\n[Hook]\nla la\n")

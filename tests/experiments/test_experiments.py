@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 from support import REPO, TINY, run_script, tmp_paths
 
-from lyricseg.train import train
+from lyricseg.training.task import train
 
 EXPERIMENTS = sorted((REPO / "conf" / "experiment").glob("*.yaml"))
 QUIET = ["callbacks.progress_bar=null", "+trainer.enable_progress_bar=false"]

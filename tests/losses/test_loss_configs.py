@@ -179,3 +179,20 @@ def test_compound_config_structure():
     assert [type(m) for m in flat.components.values()] == [
         type(m) for m in loss.components.values()
     ]
+
+
+def test_compound_composes_its_components_from_the_loss_configs():
+    """compound.yaml restates no loss: each component's loss is its own file, composed."""
+    raw = OmegaConf.to_container(OmegaConf.load(LOSS_CONF_DIR / "compound.yaml"))
+    assert all(set(entry) == {"weight"} for entry in raw["components"].values())
+    composed = OmegaConf.to_container(load_config("compound"))
+    for name, entry in composed["components"].items():
+        assert entry["loss"] == OmegaConf.to_container(load_config(name)), name
+    # through train.yaml as `python train.py loss=compound ...` composes it
+    with initialize_config_dir(str(LOSS_CONF_DIR.parent), version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=["loss=compound", "loss.components.focal.loss.gamma=0.5"],
+        )
+    assert instantiate(cfg.loss).components["focal"].gamma == 0.5
+    assert cfg.loss.components.tversky.loss == load_config("tversky")

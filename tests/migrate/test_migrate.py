@@ -1,5 +1,6 @@
 """Conversion of earlier-format configs, unmapped-key reporting, and training the results."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from support import REPO, RESOURCES, TINY, tmp_paths
 import lyricseg
 from lyricseg.migrate import compose_experiment, convert, convert_file
 from lyricseg.migrate.check import default_config_dir
-from lyricseg.train import train
+from lyricseg.training.task import train
 from lyricseg.utils import LyricsegError
 
 OLD = RESOURCES / "old_configs"
@@ -88,6 +89,50 @@ def test_unmapped_keys_are_reported_and_written_as_comments(caplog):
     out = body(text)
     assert "data_dir" not in out.get("data", {})
     assert out["seed"] == 7
+
+
+def test_several_calibration_methods_become_auto_without_the_others():
+    """auto.yaml's candidates are leave-one-out-able: the methods not listed become null."""
+    m = convert({"calibration": {"methods": ["temperature_scaling", "platt", "histogram"]}})
+    out = body(m.to_yaml())
+    assert {"override /calibration": "auto"} in out["defaults"]
+    assert out["calibration"] == {"candidates": {"isotonic": None}}
+    assert "calibration.methods.histogram" in m.unmapped
+    cfg = compose_experiment(m.to_yaml(), overrides=[f"paths.root_dir={REPO}"])
+    from hydra.utils import instantiate
+
+    auto = instantiate(cfg.calibration)
+    assert [c.name for c in auto.candidates] == ["temperature", "platt"]
+
+
+def test_loss_parameters_are_those_the_target_class_takes():
+    """Parameter names come from the loss classes' signatures, not from lists beside them."""
+    m = convert({"loss": {"type": "focal", "gamma": 1.5, "class_weights": [1, 2], "x": 1}})
+    assert body(m.to_yaml())["loss"] == {"gamma": 1.5}
+    assert m.unmapped["loss.class_weights"] == "not a parameter of loss=focal"
+    assert m.unmapped["loss.x"] == "unknown loss parameter"
+    m = convert({"loss": {"type": "tversky", "label_smoothing": 0.1, "num_classes": 2}})
+    assert body(m.to_yaml())["loss"] == {"num_classes": 2}
+    assert m.unmapped["loss.label_smoothing"] == "not a parameter of loss=tversky"
+    for path in FIXTURES:  # every converted loss builds
+        compose_experiment(convert_file(path).to_yaml(), overrides=[f"paths.root_dir={REPO}"])
+
+
+def test_views_and_classes_come_from_the_packaged_config(tmp_path, monkeypatch):
+    """Class paths, block views and group options are read from conf/, not restated."""
+    conf = tmp_path / "conf"
+    shutil.copytree(default_config_dir(), conf)
+    default = conf / "features" / "default.yaml"
+    text = default.read_text()
+    default.write_text(text.replace("[string, exact, phonetic]", "[head]"))
+    monkeypatch.setattr("lyricseg.migrate.check.default_config_dir", lambda: conf)
+    m = convert({"features": {"head_ssm": {"head_words": 3}, "phonetic_ssm": {"enabled": True}}})
+    views = body(m.to_yaml())["features"]
+    assert views["block_views"] == ["string", "exact", "head"]
+    assert views["views"]["head"] == {"_target_": "lyricseg.features.HeadView", "words": 3}
+    (conf / "calibration" / "auto.yaml").unlink()
+    with pytest.raises(LyricsegError, match="no calibration=auto"):
+        convert({"calibration": {"methods": ["platt", "isotonic"]}})
 
 
 def test_check_composes_the_packaged_config():

@@ -38,7 +38,7 @@ def test_python_m_forwarders_are_three_statements():
 
 def test_importing_the_training_task_registers_no_resolver():
     code = (
-        "import lyricseg.train; from omegaconf import OmegaConf;"
+        "import lyricseg.training.task; from omegaconf import OmegaConf;"
         "print(OmegaConf.has_resolver('lyricseg.resume_dir'))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

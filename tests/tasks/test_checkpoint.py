@@ -74,7 +74,7 @@ def test_pickle_payload_is_refused_and_never_runs(tmp_path):
     [
         ("net", "os.system"),
         ("features", "subprocess.Popen"),
-        ("decoder", "lyricseg.train.train"),
+        ("decoder", "lyricseg.training.task.train"),
         ("net.attention", "builtins.eval"),
     ],
 )
@@ -96,11 +96,52 @@ def test_foreign_targets_are_refused(tiny_checkpoint, tmp_path, where, target):
 
 def test_foreign_calibrator_is_refused(tiny_checkpoint, tmp_path):
     def change(data):
-        data["lyricseg"]["calibrator"]["target"] = "os.system"
+        data["lyricseg"]["calibrator"]["_target_"] = "os.system"
 
     bad = _rewrite(tiny_checkpoint, tmp_path / "bad.ckpt", change)
     with pytest.raises(CheckpointError, match="refusing calibrator 'os.system'"):
         load_model(bad)
+
+
+def test_calibrator_is_stored_as_a_target_config(tiny_checkpoint):
+    """Format 4: the calibrator is a ``_target_`` config, built like every stored config."""
+    stored = torch.load(tiny_checkpoint, weights_only=True)["lyricseg"]["calibrator"]
+    assert stored["_target_"] == "lyricseg.calibration.scalers.PlattScaler"
+    assert "target" not in stored and set(stored["state"]) == {"a", "b"}
+
+
+def _as_format_3(data: dict) -> None:
+    section = data["lyricseg"]
+    calibrator = section["calibrator"]
+    section["format_version"] = 3
+    section["calibrator"] = {"target": calibrator.pop("_target_"), **calibrator}
+
+
+def test_format_3_calibrator_loads_through_its_upgrade(tiny_checkpoint, tmp_path):
+    """A format-3 file names its calibrator's class under ``target``; the upgrade renames it."""
+    v3 = _rewrite(tiny_checkpoint, tmp_path / "v3.ckpt", _as_format_3)
+    assert "target" in torch.load(v3, weights_only=True)["lyricseg"]["calibrator"]
+    record, _ = read_record(v3)
+    assert "_target_" in record.calibrator and "target" not in record.calibrator
+    current = load_model(tiny_checkpoint)
+    assert record.calibrator == current.record.calibrator
+    model = load_model(v3)
+    logits = torch.randn(4, 2)
+    torch.testing.assert_close(model.calibrator(logits), current.calibrator(logits))
+
+
+def test_the_shipped_model_loads_through_every_upgrade():
+    """The packaged model is format 2 with a ``target`` calibrator, upgraded on reading."""
+    raw = torch.load(checkpoint.PRETRAINED, weights_only=True)["lyricseg"]
+    assert raw["format_version"] < checkpoint.FORMAT_VERSION
+    assert "target" in raw["calibrator"] and "_target_" not in raw["calibrator"]
+    model = load_model(checkpoint.PRETRAINED)
+    assert model.record.calibrator["_target_"] == raw["calibrator"]["target"]
+    assert model.record.calibrator["state"] == raw["calibrator"]["state"]
+    assert type(model.calibrator).__name__ == "TemperatureScaler"
+    assert model.calibrator.temperature.item() == pytest.approx(
+        raw["calibrator"]["state"]["temperature"]
+    )
 
 
 def test_plain_state_dict_is_not_a_lyricseg_checkpoint(tmp_path):
@@ -160,8 +201,10 @@ def test_format_1_loads_through_its_upgrade(tiny_checkpoint, tmp_path, monkeypat
     # Feature version 1 is implied; pretend this lyricseg still computes it.
     monkeypatch.setattr(checkpoint, "_feature_version", lambda: 1)
     record, _ = read_record(v1)
-    # format 1 knew neither section heads nor breaks: the network's defaults (off) apply
-    assert record.net == {k: v for k, v in net.items() if k not in ("sections", "breaks")}
+    # format 1 knew neither section heads, breaks nor SSM attention: the network's defaults
+    # (off) apply
+    new = ("sections", "breaks", "ssm_attention")
+    assert record.net == {k: v for k, v in net.items() if k not in new}
     assert not net["sections"] and not net["breaks"]
     assert record.lyricseg_version == "0.1.0"
     model = load_model(v1)

@@ -120,6 +120,16 @@ def _payload_change(field: str, payload: Callable[[Path], str], marker: Path):
     return _set(field, payload(marker))
 
 
+def _format_3(calibrator: dict) -> Callable[[dict], None]:
+    """A change making the file format 3, whose calibrator named its class under ``target``."""
+
+    def change(data: dict) -> None:
+        data["lyricseg"]["format_version"] = 3
+        data["lyricseg"]["calibrator"] = calibrator
+
+    return change
+
+
 def _corrupt_tensor(src: Path, dst: Path) -> None:
     """Overwrite 64 bytes inside the largest tensor, leaving the archive's structure intact."""
     raw = bytearray(src.read_bytes())
@@ -145,12 +155,23 @@ OTHER_CASES = [
     ("abstract view", _set("lyricseg.features.views.string._target_", "lyricseg.features.View"),
      "refusing to build 'lyricseg.features.View' (features.views.string)"),
     ("abstract calibrator",
-     _set("lyricseg.calibrator.target", "lyricseg.calibration.base.Calibrator"),
+     _set("lyricseg.calibrator._target_", "lyricseg.calibration.base.Calibrator"),
      "refusing calibrator 'lyricseg.calibration.base.Calibrator'"),
-    ("auto calibrator", _set("lyricseg.calibrator.target", "lyricseg.calibration.AutoCalibrator"),
+    ("auto calibrator", _set("lyricseg.calibrator._target_", "lyricseg.calibration.AutoCalibrator"),
      "refusing calibrator 'lyricseg.calibration.AutoCalibrator'"),
-    ("calibrator outside lyricseg", _set("lyricseg.calibrator.target", "os.system"),
+    ("calibrator outside lyricseg", _set("lyricseg.calibrator._target_", "os.system"),
      "refusing calibrator 'os.system'"),
+    ("calibrator outside lyricseg, format 3", _format_3(
+        {"target": "os.system", "state": {"a": 1.0, "b": 0.0}}),
+     "refusing calibrator 'os.system'"),
+    ("auto calibrator, format 3", _format_3(
+        {"target": "lyricseg.calibration.AutoCalibrator", "state": {}}),
+     "refusing calibrator 'lyricseg.calibration.AutoCalibrator'"),
+    ("calibrator with Hydra keys", _set("lyricseg.calibrator._args_", ["x"]),
+     "refusing the stored record.calibrator: _args_ is not allowed"),
+    ("calibrator with a nested target", _set("lyricseg.calibrator.state", {
+        "_target_": "os.mkdir", "path": "x"}),
+     "refusing the stored calibrator.state: refusing to build 'os.mkdir'"),
     ("foreign target in a list",
      _set("lyricseg.features.block_views[0]", {"_target_": "os.mkdir", "path": "x"}),
      "refusing to build 'os.mkdir' (features.block_views[0])"),
@@ -206,10 +227,11 @@ OTHER_CASES = [
     ("calibrator state a list", _set("lyricseg.calibrator.state.b", [0.5, 1.0]),
      "PlattScaler state 'b' must be a finite number"),
     ("zero temperature", _set("lyricseg.calibrator", {
-        "target": "lyricseg.calibration.scalers.TemperatureScaler", "state": {"temperature": 0.0}}),
+        "_target_": "lyricseg.calibration.scalers.TemperatureScaler",
+        "state": {"temperature": 0.0}}),
      "temperature must be > 0"),
     ("isotonic knots out of order", _set("lyricseg.calibrator", {
-        "target": "lyricseg.calibration.isotonic.IsotonicCalibrator",
+        "_target_": "lyricseg.calibration.isotonic.IsotonicCalibrator",
         "state": {"x_thresholds": [0.0, 0.8, 0.4], "y_thresholds": [0.0, 0.5, 1.0]}}),
      "isotonic map knots must be non-decreasing"),
     # the file itself

@@ -12,7 +12,7 @@ SCRIPT = textwrap.dedent(
     import torch
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
-    from lyricseg.train import build_model
+    from lyricseg.training.task import build_model
 
     trainer_name, out, ckpt, *overrides = sys.argv[1:]
     with initialize_config_dir(config_dir="{conf}", version_base="1.3"):

@@ -3,7 +3,7 @@ import json
 import pytest
 from support import RESOURCES, TINY, run_script
 
-from lyricseg.train import train
+from lyricseg.training.task import train
 
 EXPECTED_KEYS = {
     "accuracy",

@@ -36,7 +36,7 @@ def old_run(tiny_checkpoint, tmp_path) -> Path:
     (run / ".hydra").mkdir()
     (run / ".hydra/config.yaml").write_text("seed: 42\nmodel:\n  net:\n    hidden_size: 16\n")
     (run / ".hydra/overrides.yaml").write_text("- data=tiny\n- model.net.hidden_size=16\n")
-    (run / "train.log").write_text("[lyricseg.train][INFO] - best epoch 2\n")
+    (run / "train.log").write_text("[lyricseg.training.task][INFO] - best epoch 2\n")
     assert (run / "checkpoints/last.ckpt").is_file()
     return run
 

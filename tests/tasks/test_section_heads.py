@@ -10,7 +10,7 @@ from lyricseg.data.batching import SongDataset, break_flags
 from lyricseg.data.songs import Song
 from lyricseg.models.components import TaggerNet
 from lyricseg.sections import default_section_map
-from lyricseg.train import train
+from lyricseg.training.task import train
 
 SECTIONS = RESOURCES / "tiny_sections"
 
@@ -206,7 +206,7 @@ def test_training_stores_the_maps_classes_in_the_checkpoint(sections_checkpoint)
 
     ckpt, _ = sections_checkpoint
     data = torch.load(ckpt, weights_only=True)["lyricseg"]
-    assert data["format_version"] == checkpoint.FORMAT_VERSION == 4
+    assert data["format_version"] == checkpoint.FORMAT_VERSION >= 3  # 3: classes stored
     section_map = default_section_map()
     assert data["net"]["section_classes"] == list(section_map.classes)
     assert data["net"]["conventions"] == ["lyrics", "tiny_sections"]

@@ -7,7 +7,7 @@ import torch
 from support import TINY, TINY_MODEL, run_script, tmp_paths
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lyricseg.train import train
+from lyricseg.training.task import train
 
 FAST = [
     "data=tiny",
@@ -134,15 +134,20 @@ def test_loss_swaps_by_config(make_cfg, loss):
     assert type(objects["model"].criterion).__name__.lower().startswith(loss.split("_")[0][:5])
 
 
-def test_ssm_encoder_model_trains_and_predicts(make_cfg, tmp_path):
+@pytest.mark.parametrize(
+    ("model", "part", "setting"),
+    [
+        ("ssm_bilstm", "ssm_encoder", "model.net.ssm_encoder.channels=4"),
+        ("ssm_attention", "ssm_attention", "model.net.ssm_attention.hidden=4"),
+    ],
+)
+def test_ssm_reading_models_train_and_predict(make_cfg, tmp_path, model, part, setting):
     from lyricseg.data import read_jsonl
     from lyricseg.inference import Predictor
 
-    cfg = make_cfg(
-        "model=ssm_bilstm", "features.ssm_views=[string,exact]", "model.net.ssm_encoder.channels=4"
-    )
+    cfg = make_cfg(f"model={model}", "features.ssm_views=[string,exact]", setting)
     _, objects = train(cfg)
-    assert objects["model"].net.ssm_encoder is not None
+    assert getattr(objects["model"].net, part) is not None
     predictor = Predictor.from_checkpoint(objects["best_path"])
     records = predictor.predict(read_jsonl(TINY / "val.jsonl"))
     assert [len(r.labels) for r in records] == [12, 6, 7, 1]

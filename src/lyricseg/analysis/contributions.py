@@ -11,7 +11,7 @@ contribution of a term is ``weight x term``; its share is ``|contribution| / sum
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from lyricseg.analysis.runs import RunData
 from lyricseg.utils import get_logger
+from lyricseg.utils.instantiate import UnsafeConfigError, exported_classes, safe_instantiate
 
 log = get_logger(__name__)
 
@@ -55,36 +56,21 @@ class LossTerms:
 
 
 @functools.cache
-def _loss_classes() -> frozenset[str]:
-    """Dotted paths a run's loss config may name: the classes :mod:`lyricseg.losses` exports."""
+def _loss_classes() -> Mapping[str, type]:
+    """Classes a run's loss config may name: the losses :mod:`lyricseg.losses` exports."""
+    # Lazy: the losses need torch, which comparing runs does without (tests/packaging/test_cli.py).
     from lyricseg import losses
 
-    names = set()
-    for attr in losses.__all__:
-        obj = getattr(losses, attr)
-        if isinstance(obj, type) and issubclass(obj, losses.SegmentationLoss):
-            names.add(f"{losses.__name__}.{attr}")
-            names.add(f"{obj.__module__}.{obj.__qualname__}")
-    return frozenset(names)
-
-
-def _targets(node: Any) -> Iterator[Any]:
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            if key == "_target_":
-                yield value
-            else:
-                yield from _targets(value)
-    elif isinstance(node, list | tuple):
-        for value in node:
-            yield from _targets(value)
+    return exported_classes([losses], losses.SegmentationLoss)
 
 
 def build_loss(run: RunData) -> Any | None:
     """The run's loss, rebuilt from its config, or None when that is not possible.
 
-    Only lyricseg loss classes are built: a config naming any other ``_target_`` (at any
-    depth) is refused with a warning, and so is one that does not resolve or instantiate.
+    The config is built by :func:`~lyricseg.utils.instantiate.safe_instantiate` with the
+    lyricseg loss classes as the allow-list: a config naming any other ``_target_`` (at any
+    depth) or a Hydra key other than ``_target_``/``_partial_`` is refused with a warning,
+    and so is one that does not resolve or build.
 
     Returns:
         A :class:`lyricseg.losses.SegmentationLoss`, or None.
@@ -98,14 +84,11 @@ def build_loss(run: RunData) -> Any | None:
         return None
     if not isinstance(node, dict) or "_target_" not in node:
         return None
-    refused = [t for t in _targets(node) if t not in _loss_classes()]
-    if refused:
-        log.warning("Run %s: not a lyricseg loss, not built: %s", run.name, refused[0])
-        return None
-    from hydra.utils import instantiate
-
     try:
-        return instantiate(node)
+        return safe_instantiate(node, _loss_classes(), "loss")
+    except UnsafeConfigError as err:
+        log.warning("Run %s: not a lyricseg loss, not built: %s", run.name, err)
+        return None
     except Exception as err:  # a config this version of lyricseg cannot build
         log.warning("Run %s: cannot build its loss (%s)", run.name, err)
         return None

@@ -146,6 +146,8 @@ def read_tensorboard_metrics(
         ``({metric: {epoch: value}}, (first, last) event wall time or None)``. Epochs come from
         the ``epoch`` scalar Lightning logs with every metric.
     """
+    # Lazy: TensorBoard's reader slows the start-up of every analysis, which CSV logs and
+    # ``--help`` do without (tests/packaging/test_cli.py).
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     history: dict[str, dict[int, float]] = {}

@@ -1,6 +1,6 @@
 """Post-hoc calibration of ``P(chorus)``; labels always stay the raw-logit argmax."""
 
-from lyricseg.calibration.auto import CALIBRATORS, AutoCalibrator, two_folds
+from lyricseg.calibration.auto import AutoCalibrator, two_folds
 from lyricseg.calibration.base import (
     Calibrator,
     apply_calibration,
@@ -13,7 +13,6 @@ from lyricseg.calibration.reliability import reliability_data
 from lyricseg.calibration.scalers import PlattScaler, TemperatureScaler
 
 __all__ = [
-    "CALIBRATORS",
     "AutoCalibrator",
     "Calibrator",
     "IsotonicCalibrator",

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 import torch
 from torch import Tensor
 
 from lyricseg.calibration.base import Calibrator, check_fit_inputs
-from lyricseg.calibration.isotonic import IsotonicCalibrator
-from lyricseg.calibration.scalers import PlattScaler, TemperatureScaler
 from lyricseg.metrics.functional import binary_ece
 from lyricseg.utils import LyricsegError, get_logger
 
 log = get_logger(__name__)
 
-#: Short names accepted in ``AutoCalibrator(candidates=...)``.
-CALIBRATORS: dict[str, type[Calibrator]] = {
-    "temperature": TemperatureScaler,
-    "platt": PlattScaler,
-    "isotonic": IsotonicCalibrator,
-}
+#: A candidate: a calibrator, or a calibrator class built with its defaults.
+Candidate = Calibrator | type[Calibrator]
 
 
 def two_folds(n: int, groups: Tensor | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -68,8 +62,13 @@ class AutoCalibrator(Calibrator):
     on all lines and held as :attr:`chosen`; :meth:`to_dict` describes the winner itself
     (plus a ``"selection"`` entry), so a restored checkpoint holds the plain winner.
 
+    ``conf/calibration/auto.yaml`` composes ``candidates`` from the other calibration
+    configs (``defaults: - /calibration@candidates.<name>: <name>``), so each calibrator's
+    settings live in its own file; ``calibration.candidates.<name>=null`` leaves one out.
+
     Args:
-        candidates: Short names (see :data:`CALIBRATORS`) or calibrator instances.
+        candidates: Calibrators or calibrator classes, in order (ties keep the earlier); or a
+            mapping of labels to them, where None entries are left out.
         n_bins: ECE bins.
         min_holdout: Smallest fold size for cross-validated selection.
         seed: Seed of the split of songs into folds.
@@ -79,12 +78,14 @@ class AutoCalibrator(Calibrator):
 
     def __init__(
         self,
-        candidates: Sequence[str | Calibrator] = ("temperature", "platt", "isotonic"),
+        candidates: Sequence[Candidate] | Mapping[str, Candidate | None],
         n_bins: int = 15,
         min_holdout: int = 50,
         seed: int = 0,
     ) -> None:
         super().__init__()
+        if isinstance(candidates, Mapping):
+            candidates = [c for c in candidates.values() if c is not None]
         if not candidates:
             raise LyricsegError("AutoCalibrator needs at least one candidate")
         self.candidates = [self._make(c) for c in candidates]
@@ -95,14 +96,18 @@ class AutoCalibrator(Calibrator):
         self.scores: dict[str, float] = {}
 
     @staticmethod
-    def _make(candidate: str | Calibrator) -> Calibrator:
-        if isinstance(candidate, Calibrator):
-            return candidate
-        if candidate not in CALIBRATORS:
+    def _make(candidate: Candidate) -> Calibrator:
+        if isinstance(candidate, type) and issubclass(candidate, Calibrator):
+            if issubclass(candidate, AutoCalibrator) or not candidate.state_names:
+                candidate = None  # not a calibrator that fits values of its own
+            else:
+                candidate = candidate()
+        if not isinstance(candidate, Calibrator) or isinstance(candidate, AutoCalibrator):
             raise LyricsegError(
-                f"unknown calibrator {candidate!r}; choose from {sorted(CALIBRATORS)}"
+                f"an AutoCalibrator candidate must be a calibrator or a calibrator class, "
+                f"not {candidate!r}"
             )
-        return CALIBRATORS[candidate]()
+        return candidate
 
     def _heldout_ece(
         self, candidate: Calibrator, logits: Tensor, labels: Tensor, groups: Tensor | None

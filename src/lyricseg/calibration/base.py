@@ -4,18 +4,25 @@ A calibrator maps the model's logits ``[..., 2]`` to a calibrated ``P(chorus)`` 
 It only ever returns probabilities: the decided label stays the argmax of the raw logits
 (see :func:`apply_calibration`), so a calibrated ``P(chorus)`` may cross 0.5 without the
 label changing. Fitted values live in buffers, so they travel in a ``state_dict`` and in the
-plain dict of :meth:`Calibrator.to_dict` that checkpoints keep under ``"calibrator"``.
+plain dict of :meth:`Calibrator.to_dict` that checkpoints keep under ``"calibrator"``: a
+``_target_`` config whose ``state`` argument restores them, built back by
+:func:`calibrator_from_dict` through :func:`~lyricseg.utils.instantiate.safe_instantiate`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
 import torch
 from torch import Tensor, nn
 
 from lyricseg.utils import LyricsegError
+from lyricseg.utils.instantiate import UnsafeConfigError, class_path, safe_instantiate
+
+#: Keys of :meth:`Calibrator.to_dict` that describe the calibrator without building it.
+DESCRIPTIVE_KEYS = ("name", "selection")
 
 
 def chorus_margin(logits: Tensor) -> Tensor:
@@ -66,8 +73,9 @@ def check_fit_inputs(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
 class Calibrator(nn.Module):
     """Maps logits ``[..., 2]`` to calibrated ``P(chorus)`` ``[...]``; identity until fitted.
 
-    Subclasses keep every fitted value in a buffer listed in ``state_names`` and implement
-    :meth:`fit` and :meth:`forward`.
+    Subclasses keep every fitted value in a buffer listed in ``state_names``, take a
+    ``state`` argument that they hand to :meth:`restore` once their buffers exist, and
+    implement :meth:`fit` and :meth:`forward`.
     """
 
     name: ClassVar[str] = "base"
@@ -92,17 +100,22 @@ class Calibrator(nn.Module):
         """Plain, JSON-friendly description of the fitted calibrator.
 
         Returns:
-            ``{"target": dotted class path, "name": short name, "state": {buffer: float or
-            list of floats}}``; :func:`calibrator_from_dict` restores it.
+            ``{"_target_": dotted class path, "name": short name, "state": {buffer: float or
+            list of floats}}``: a config whose ``_target_`` and ``state`` build the fitted
+            calibrator again (:func:`calibrator_from_dict`); ``name`` only describes it.
         """
         state: dict[str, Any] = {}
         for key in self.state_names:
             value = getattr(self, key).detach().cpu()
             state[key] = value.item() if value.ndim == 0 else value.tolist()
-        cls = type(self)
-        return {"target": f"{cls.__module__}.{cls.__qualname__}", "name": self.name, "state": state}
+        return {"_target_": class_path(type(self)), "name": self.name, "state": state}
 
-    def load_state(self, state: dict[str, Any]) -> Self:
+    def restore(self, state: Mapping[str, Any] | None) -> None:
+        """:meth:`load_state` when fitted values are given (a constructor's ``state``)."""
+        if state is not None:
+            self.load_state(state)
+
+    def load_state(self, state: Mapping[str, Any]) -> Self:
         """Set the fitted buffers from the ``"state"`` part of :meth:`to_dict`.
 
         Args:
@@ -115,8 +128,8 @@ class Calibrator(nn.Module):
             LyricsegError: When a buffer is missing or unknown, or a value is not a finite
                 number (a list of them for a vector buffer) or fails :meth:`check_state`.
         """
-        if not isinstance(state, dict) or set(state) != set(self.state_names):
-            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+        if not isinstance(state, Mapping) or set(state) != set(self.state_names):
+            got = sorted(state) if isinstance(state, Mapping) else type(state).__name__
             raise LyricsegError(
                 f"{type(self).__name__} state needs keys {sorted(self.state_names)}, got {got}"
             )
@@ -163,35 +176,48 @@ def calibrator_classes() -> dict[str, type[Calibrator]]:
     while todo:
         for sub in todo.pop().__subclasses__():
             if sub.state_names:
-                found[f"{sub.__module__}.{sub.__qualname__}"] = sub
+                found[class_path(sub)] = sub
             todo.append(sub)
     return found
 
 
-def calibrator_from_dict(data: dict[str, Any]) -> Calibrator:
+def calibrator_from_dict(
+    data: Mapping[str, Any], allowed: Mapping[str, type] | None = None
+) -> Calibrator:
     """Rebuild a calibrator from :meth:`Calibrator.to_dict` output.
 
-    The class is looked up among the defined calibrators (:func:`calibrator_classes`); no
-    module is imported on the data's word.
+    ``_target_`` and ``state`` are built by
+    :func:`~lyricseg.utils.instantiate.safe_instantiate` with the calibrator classes as the
+    allow-list: no module is imported on the data's word. ``name`` and ``selection`` are
+    descriptions and left out; any other key is refused.
 
     Args:
-        data: A dict with ``"target"`` (dotted path of a :class:`Calibrator` subclass) and
-            ``"state"``. Other keys are ignored.
+        data: A dict with ``"_target_"`` (dotted path of a :class:`Calibrator` subclass with
+            fitted state) and ``"state"``.
+        allowed: Classes it may name, by dotted path (default: :func:`calibrator_classes`).
 
     Returns:
         The fitted calibrator.
 
     Raises:
         LyricsegError: When the target is not a calibrator with fitted state, or the state
-            is malformed.
+            is missing or malformed.
     """
-    target = data.get("target")
-    if not isinstance(target, str) or "." not in target:
-        raise LyricsegError(f"calibrator dict needs a dotted 'target', got {target!r}")
-    cls = calibrator_classes().get(target)
-    if cls is None:
-        raise LyricsegError(f"{target} is not a lyricseg calibrator")
-    return cls().load_state(data.get("state", {}))
+    allowed = calibrator_classes() if allowed is None else allowed
+    if not isinstance(data, Mapping):
+        raise LyricsegError(f"a calibrator dict is a mapping, not a {type(data).__name__}")
+    target = data.get("_target_")
+    if not isinstance(target, str) or target not in allowed:
+        raise LyricsegError(f"{target!r} is not a lyricseg calibrator")
+    config = {key: value for key, value in data.items() if key not in DESCRIPTIVE_KEYS}
+    if not isinstance(config.get("state"), Mapping):
+        raise LyricsegError(f"calibrator {target} has no fitted 'state' mapping")
+    try:
+        return safe_instantiate(config, allowed, "calibrator")
+    except UnsafeConfigError as err:
+        raise LyricsegError(f"refusing the stored {err}") from None
+    except TypeError as err:  # a key the class does not take
+        raise LyricsegError(f"cannot build calibrator {target}: {err}") from None
 
 
 def apply_calibration(

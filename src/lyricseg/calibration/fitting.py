@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from lyricseg.calibration.base import Calibrator
+from lyricseg.metrics import evaluate_songs
 from lyricseg.utils import LyricsegError, get_logger
 
 log = get_logger(__name__)
@@ -42,8 +43,6 @@ def _fit(factory: Callable[[], Calibrator], songs: Sequence[dict[str, Tensor]]) 
 
 @torch.no_grad()
 def _scores(songs: Sequence[dict[str, Tensor]], probs: Sequence[Tensor]) -> dict[str, float]:
-    from lyricseg.metrics import evaluate_songs
-
     result = evaluate_songs(
         [s["preds"].tolist() for s in songs],
         [s["labels"].tolist() for s in songs],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
 import torch
@@ -40,15 +41,19 @@ class IsotonicCalibrator(Calibrator):
 
     scikit-learn fits the map; its knots are kept as float64 buffers and applied with torch,
     so prediction needs neither scikit-learn nor pickles. Unfitted, the map is the identity.
+
+    Args:
+        state: Fitted values to restore (the ``"state"`` of :meth:`~Calibrator.to_dict`).
     """
 
     name: ClassVar[str] = "isotonic"
     state_names: ClassVar[tuple[str, ...]] = ("x_thresholds", "y_thresholds")
 
-    def __init__(self) -> None:
+    def __init__(self, state: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self.register_buffer("x_thresholds", torch.tensor([0.0, 1.0], dtype=torch.float64))
         self.register_buffer("y_thresholds", torch.tensor([0.0, 1.0], dtype=torch.float64))
+        self.restore(state)
 
     def fit(self, logits: Tensor, labels: Tensor, groups: Tensor | None = None) -> Self:
         """Fit the map on logits ``[N, 2]`` and labels ``[N]``.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Self
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -29,13 +30,18 @@ class TemperatureScaler(Calibrator):
         min_temperature: Lower bound of the search.
         max_temperature: Upper bound of the search.
         iterations: Golden-section steps (80 shrink the bracket by about 1e-17).
+        state: Fitted values to restore (the ``"state"`` of :meth:`~Calibrator.to_dict`).
     """
 
     name: ClassVar[str] = "temperature"
     state_names: ClassVar[tuple[str, ...]] = ("temperature",)
 
     def __init__(
-        self, min_temperature: float = 0.05, max_temperature: float = 20.0, iterations: int = 80
+        self,
+        min_temperature: float = 0.05,
+        max_temperature: float = 20.0,
+        iterations: int = 80,
+        state: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if not 0 < min_temperature < max_temperature:
@@ -47,6 +53,7 @@ class TemperatureScaler(Calibrator):
         self.max_temperature = float(max_temperature)
         self.iterations = int(iterations)
         self.register_buffer("temperature", torch.tensor(1.0))
+        self.restore(state)
 
     def check_state(self, state: dict[str, Tensor]) -> None:
         """Refuse a temperature that is not positive."""
@@ -100,17 +107,24 @@ class PlattScaler(Calibrator):
     Args:
         smooth_targets: Use Platt's smoothed targets.
         max_iter: L-BFGS iteration cap.
+        state: Fitted values to restore (the ``"state"`` of :meth:`~Calibrator.to_dict`).
     """
 
     name: ClassVar[str] = "platt"
     state_names: ClassVar[tuple[str, ...]] = ("a", "b")
 
-    def __init__(self, smooth_targets: bool = True, max_iter: int = 200) -> None:
+    def __init__(
+        self,
+        smooth_targets: bool = True,
+        max_iter: int = 200,
+        state: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.smooth_targets = bool(smooth_targets)
         self.max_iter = int(max_iter)
         self.register_buffer("a", torch.tensor(1.0))
         self.register_buffer("b", torch.tensor(0.0))
+        self.restore(state)
 
     def fit(self, logits: Tensor, labels: Tensor, groups: Tensor | None = None) -> Self:
         """Fit ``a`` and ``b`` on logits ``[N, 2]`` and labels ``[N]``.

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import ConfigCompositionException, OverrideParseException, SearchPathException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
@@ -129,8 +131,6 @@ def describe_config_error(err: Exception) -> str:
 
 def _usage() -> str:
     """The command's usage line: the first line of its ``hydra.help.header``."""
-    from hydra.core.hydra_config import HydraConfig
-
     header = HydraConfig.get().help.header if HydraConfig.initialized() else ""
     return (header or "").strip().splitlines()[0] if header else ""
 
@@ -195,12 +195,6 @@ def hydra_main(
         before: Called with the config folder and name before Hydra starts (and creates a
             run folder), e.g. :func:`check_resume_path`.
     """
-    from hydra.errors import (
-        ConfigCompositionException,
-        OverrideParseException,
-        SearchPathException,
-    )
-
     register_resolvers()
     config_path = str(Path(config_dir).absolute())
     main = hydra.main(version_base="1.3", config_path=config_path, config_name=config_name)(

@@ -14,7 +14,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from lyricseg.analysis.api import analyze
+from lyricseg.analysis.analyze import analyze
 from lyricseg.analysis.runs import SOURCES
 from lyricseg.utils import get_logger
 from lyricseg.utils.errors import exit_on_user_error

@@ -1,7 +1,7 @@
 """``python -m lyricseg.commands.convert INPUT... --out corpus.jsonl``: import headed lyrics.
 
 Options: ``--map FILE``, ``--report FILE``, ``--strict``, ``--expand-repeats``, ``--quiet``
-(see :mod:`lyricseg.data.convert` and ``docs/sections.md``). Exit status 2 with one error line
+(see :mod:`lyricseg.data.ingest` and ``docs/sections.md``). Exit status 2 with one error line
 on a user error.
 """
 
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lyricseg.data.convert import SUFFIXES, convert_paths, log_summary, write_corpus
+from lyricseg.data.ingest import SUFFIXES, convert_paths, log_summary, write_corpus
 from lyricseg.sections import SectionMap
 from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.io import atomic_write_json, check_outputs

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lyricseg.migrate.check import compose_experiment
-from lyricseg.migrate.convert import convert_file
+from lyricseg.migrate.legacy_config import convert_file
 from lyricseg.utils import atomic_write, get_logger
 from lyricseg.utils.errors import exit_on_user_error
 

@@ -14,6 +14,7 @@ from lyricseg.commands._hydra import hydra_main
 
 def run_predict(cfg: DictConfig) -> None:
     """Predict labels and P(chorus) for every line of the input songs."""
+    # Lazy: torch and the model load when called, not for --help (tests/packaging/test_cli.py).
     from lyricseg.predict import run
 
     run(cfg)

@@ -40,6 +40,7 @@ def launcher_parallelism(launcher: DictConfig | None) -> int:
     if launcher is None:
         return 1
     if "n_jobs" in launcher:
+        # Lazy: joblib would cost every command's start-up (tests/packaging/test_cli.py).
         from joblib import effective_n_jobs
 
         return int(effective_n_jobs(launcher.n_jobs))

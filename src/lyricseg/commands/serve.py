@@ -20,6 +20,7 @@ log = get_logger(__name__)
 @exit_on_user_error
 def run(cfg: DictConfig) -> None:
     """Load the model once, then serve it with uvicorn until interrupted."""
+    # Lazy: torch and the model load when called, not for --help (tests/packaging/test_cli.py).
     import torch
 
     from lyricseg.inference import Predictor, model_path

@@ -5,6 +5,8 @@ The root ``train.py`` of a checkout builds the same command on its ``conf/`` fol
 
 from __future__ import annotations
 
+from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
 from omegaconf import DictConfig, OmegaConf
 
 from lyricseg.commands._hydra import cap_thread_pools, hydra_main
@@ -14,7 +16,9 @@ from lyricseg.utils.errors import exit_on_user_error
 def run_train(cfg: DictConfig) -> float | None:
     """Train; returns the monitored metric's best value (what sweepers optimize)."""
     cap_thread_pools(cfg.get("torch_threads"))
-    from lyricseg.train import run
+    # Lazy: Lightning loads when called, not for --help (tests/packaging/test_cli.py), and
+    # after the thread pools are capped above.
+    from lyricseg.training.task import run
 
     return run(cfg)
 
@@ -28,9 +32,6 @@ def check_resume_path(config_dir: str, config_name: str) -> None:
     :func:`lyricseg.checkpoint.check_resume` (one error line, exit status 2). Whatever cannot
     be composed is left to Hydra to report; a multirun's jobs each get a new folder.
     """
-    from hydra import compose, initialize_config_dir
-    from hydra._internal.utils import get_args_parser
-
     try:
         args, _ = get_args_parser().parse_known_args()
     except SystemExit:
@@ -50,6 +51,7 @@ def check_resume_path(config_dir: str, config_name: str) -> None:
     except Exception:  # Hydra reports a config it cannot compose, in its own words
         return
     if path:
+        # Lazy: torch loads only when a ckpt_path is checked (tests/packaging/test_cli.py).
         from lyricseg.checkpoint import check_resume
 
         exit_on_user_error(check_resume)(path, net, features)

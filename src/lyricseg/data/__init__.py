@@ -1,4 +1,4 @@
-"""Songs, corpus reading and validation, the generated corpus, and the DataModule."""
+"""Songs, corpus reading and validation, the generated corpus, batching."""
 
 from lyricseg.data.batching import BucketSampler, SongDataset, collate_songs
 from lyricseg.data.songs import (
@@ -15,7 +15,6 @@ from lyricseg.data.synthetic import SyntheticCorpus
 __all__ = [
     "BucketSampler",
     "DataError",
-    "LyricsDataModule",
     "Song",
     "SongDataset",
     "SyntheticCorpus",
@@ -26,12 +25,3 @@ __all__ = [
     "read_txt",
     "write_jsonl",
 ]
-
-
-def __getattr__(name: str):
-    # The DataModule pulls in Lightning; import it only when asked for (predict stays light).
-    if name == "LyricsDataModule":
-        from lyricseg.data.datamodule import LyricsDataModule
-
-        return LyricsDataModule
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

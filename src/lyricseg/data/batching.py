@@ -5,6 +5,7 @@ Kept free of Lightning so prediction starts fast.
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -18,15 +19,21 @@ from lyricseg.sections import SectionMap, section_starts
 
 
 def section_targets(
-    song: Song, section_map: SectionMap | None
+    song: Song, section_map: SectionMap | None, starts_from_breaks: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Section-head targets of one song: class ids and start flags, ``[n]`` long each.
 
     Unknown is -1: every line of a song without ``sections`` (or without a map), and the class
     of a line whose header the map does not know. Starts are known whenever sections are:
-    line 0 and every line whose header differs from the previous line's.
+    line 0 and every line whose header differs from the previous line's. With
+    ``starts_from_breaks``, a song with neither labels nor sections but with stanza breaks
+    (a stanza corpus) has its stanza starts as start targets: line 0 and every break.
     """
     n = len(song)
+    if starts_from_breaks and is_stanza_song(song):
+        starts = torch.zeros(n, dtype=torch.long)
+        starts[[0, *song.breaks]] = 1
+        return torch.full((n,), -1, dtype=torch.long), starts
     if section_map is None or song.sections is None:
         unknown = torch.full((n,), -1, dtype=torch.long)
         return unknown, unknown.clone()
@@ -35,16 +42,29 @@ def section_targets(
     return classes, starts
 
 
-def break_flags(breaks: Sequence[int] | None, n: int) -> torch.Tensor:
-    """Per-line stanza-break input ``[n, 2]`` float: (a blank line stood before, breaks known).
+def is_stanza_song(song: Song) -> bool:
+    """Whether a song tells only its stanza breaks: no labels, no sections, breaks known."""
+    return song.labels is None and song.sections is None and song.breaks is not None
 
-    Unknown breaks (None) give zeros in both columns, so the model can tell "no break here"
-    from "nobody said".
+
+def break_flags(breaks: Sequence[int] | None, n: int, complete: bool = True) -> torch.Tensor:
+    """Per-line stanza-break input ``[n, 2]`` float: (a blank line stood before, known here).
+
+    The second column says, line by line, whether the first one is an answer:
+
+    - breaks unknown (None): zeros in both columns ("nobody said");
+    - ``complete`` breaks (every blank line given): 1 in the second column on every line,
+      so a 0 in the first reads "no break here";
+    - partial breaks (``complete=False``: these breaks and maybe others): ``(1, 1)`` on the
+      lines given, zeros elsewhere, so an untold line reads "unknown", never "no break".
     """
     flags = torch.zeros(n, 2)
     if breaks is not None:
-        flags[:, 1] = 1.0
         flags[list(breaks), 0] = 1.0
+        if complete:
+            flags[:, 1] = 1.0
+        else:
+            flags[list(breaks), 1] = 1.0
     return flags
 
 
@@ -72,6 +92,10 @@ class SongDataset(Dataset):
             :mod:`lyricseg.data.conventions`).
         convention: Verse/chorus convention id of every song, or one per song: the label
             head a song trains, or is predicted with.
+        starts_from_breaks: Songs that tell only their stanza breaks (no labels, no sections:
+            a stanza corpus, see :func:`is_stanza_song`) learn the section-start head from
+            them: their starts are the targets and their break input is unknown (zeros),
+            never the answer. Training data only.
     """
 
     def __init__(
@@ -82,19 +106,24 @@ class SongDataset(Dataset):
         breaks_from_sections: bool = False,
         corpus: int | Sequence[int] = 0,
         convention: int | Sequence[int] = 0,
+        starts_from_breaks: bool = False,
     ):
         self.songs = list(songs)
         self.corpus = _per_song(corpus, len(self.songs), "corpus")
         self.convention = _per_song(convention, len(self.songs), "convention")
         self.features = [torch.as_tensor(f) for f, _ in features]
         self.ssms = [None if s is None else torch.as_tensor(s) for _, s in features]
-        self.targets = [section_targets(song, section_map) for song in self.songs]
+        self.targets = [
+            section_targets(song, section_map, starts_from_breaks) for song in self.songs
+        ]
         self.breaks = []
         for song, (_, starts) in zip(self.songs, self.targets, strict=True):
             breaks = song.breaks
-            if breaks is None and breaks_from_sections and song.sections is not None:
+            if starts_from_breaks and is_stanza_song(song):
+                breaks = None  # the targets: hidden from the input
+            elif breaks is None and breaks_from_sections and song.sections is not None:
                 breaks = starts[1:].nonzero().flatten().add(1).tolist()
-            self.breaks.append(break_flags(breaks, len(song)))
+            self.breaks.append(break_flags(breaks, len(song), song.breaks_complete))
 
     def __len__(self) -> int:
         return len(self.songs)
@@ -114,6 +143,13 @@ class SongDataset(Dataset):
             "corpus": self.corpus[index],
             "convention": self.convention[index],
         }
+
+    def subset(self, index: Sequence[int]) -> SongDataset:
+        """The songs at ``index``, in that order, with their features, SSMs and targets."""
+        out = copy.copy(self)
+        for name in ("songs", "features", "ssms", "targets", "breaks", "corpus", "convention"):
+            setattr(out, name, [getattr(self, name)[i] for i in index])
+        return out
 
     @property
     def lengths(self) -> list[int]:

@@ -5,12 +5,13 @@ chorus, another does not). A model keeps one verse/chorus head per *convention*;
 training song trains its own convention's head, and prediction names the convention it wants.
 
 Corpora are named ``main`` (``data.data_dir``) and each extra folder's name
-(:attr:`~lyricseg.data.LyricsDataModule.extra_names`). By default the main corpus follows
-:data:`DEFAULT_CONVENTION` and each extra corpus its own convention named after it; a corpus
-with no verse/chorus labels at all (e.g. stanza breaks only) trains no head, so by default it
-joins the main convention. ``data.conventions`` maps corpus names to convention names to
-merge or rename them (an extra corpus whose folder is named like another convention shares
-it). The main corpus's convention always comes first: it is a model's default at prediction.
+(:attr:`~lyricseg.training.datamodule.LyricsDataModule.extra_names`). By default the main
+corpus follows :data:`DEFAULT_CONVENTION` and each extra corpus its own convention named
+after it; a corpus with no verse/chorus labels at all (e.g. stanza breaks only) trains no
+head, so by default it joins the main convention. ``data.conventions`` maps corpus names to
+convention names to merge or rename them (an extra corpus whose folder is named like another
+convention shares it). The main corpus's convention always comes first: it is a model's
+default at prediction.
 """
 
 from __future__ import annotations

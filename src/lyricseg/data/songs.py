@@ -17,6 +17,9 @@ A corpus file holds one JSON object per line::
   ``[1, n)`` where ``n`` is the number of kept lines. This is how :func:`write_jsonl` stores
   them, since it writes the kept lines only. A record that has both blank lines and
   ``breaks`` is accepted only when the two agree.
+* ``breaks_complete`` (optional, default true): false says the stanza breaks given are only
+  some of the song's, so a line without one is "unknown", not "no break"
+  (:attr:`Song.breaks_complete`).
 
 ``Song.breaks`` is a tuple (possibly empty) when stanza breaks are known: for a JSONL record
 with a blank line or a ``breaks`` key, and for a plain-text song where a blank line (or a
@@ -54,12 +57,10 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from lyricseg.sections import SectionMap, default_section_map
 from lyricseg.utils.errors import LyricsegError
-
-if TYPE_CHECKING:
-    from lyricseg.sections import SectionMap
+from lyricseg.utils.io import atomic_write
 
 #: Suffixes (compared lowercased) of files read as JSON lines; anything else is plain text.
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -84,6 +85,10 @@ class Song:
         breaks: Indices of the lines a blank line stood before (stanza breaks), sorted, in
             ``[1, len(lines))``; None when unknown (see the module docstring).
         sections: The section header above each line as written, or None when unknown.
+        breaks_complete: Whether ``breaks`` are all the song's stanza breaks (what a text's
+            blank lines say: no blank line, no break). False when they are only some of them,
+            so the other lines are "unknown", not "no break" (see
+            :func:`~lyricseg.data.batching.break_flags`).
     """
 
     id: str
@@ -91,6 +96,7 @@ class Song:
     labels: tuple[int, ...] | None = None
     breaks: tuple[int, ...] | None = None
     sections: tuple[str, ...] | None = None
+    breaks_complete: bool = True
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -326,12 +332,20 @@ def parse_record(obj: object, where: str, require_labels: bool) -> Song:
         breaks = given
     elif not blank:
         breaks = None
+    complete = obj.get("breaks_complete", True)
+    if not isinstance(complete, bool):
+        raise DataError(f"{where}: 'breaks_complete' must be true or false")
+    if not complete and breaks is None:
+        raise DataError(
+            f"{where}: song '{song_id}' has 'breaks_complete' false but no stanza breaks"
+        )
     return Song(
         id=str(song_id),
         lines=tuple(lines[i].strip() for i in keep),
         labels=None if labels is None else tuple(int(labels[i]) for i in keep),
         breaks=breaks,
         sections=None if sections is None else tuple(sections[i] for i in keep),
+        breaks_complete=complete,
     )
 
 
@@ -440,8 +454,6 @@ def parse_text_bytes(data: bytes, name: str, song_id: str, headers: str = "strip
         raise DataError(f"{name}:{lineno}: invalid UTF-8 ({err.reason})") from None
     check_unicode(song_id, "the song id", name)
     if headers == "strip":
-        from lyricseg.sections import default_section_map
-
         blocks = parse_blocks(split_lines(text), default_section_map(), any_bracketed=False)
     else:
         blocks = parse_blocks(split_lines(text), None)
@@ -521,8 +533,6 @@ def read_songs(
 
 def write_jsonl(path: str | Path, songs: Sequence[Song]) -> None:
     """Write songs as a JSONL corpus, atomically (``breaks``/``sections`` when known)."""
-    from lyricseg.utils.io import atomic_write
-
     with atomic_write(path) as handle:
         for song in songs:
             record: dict[str, object] = {"id": song.id, "lines": list(song.lines)}
@@ -532,4 +542,6 @@ def write_jsonl(path: str | Path, songs: Sequence[Song]) -> None:
                 record["sections"] = list(song.sections)
             if song.breaks is not None:
                 record["breaks"] = list(song.breaks)
+                if not song.breaks_complete:
+                    record["breaks_complete"] = False
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -25,6 +25,7 @@ from typing import Any
 
 from lyricseg.data.songs import DataError, Song, read_jsonl, write_jsonl
 from lyricseg.utils.errors import LyricsegError
+from lyricseg.utils.io import atomic_write_json
 
 #: Share of artists held out (by hash, so the share of songs varies around it).
 HELD_OUT_SHARE = 0.2
@@ -74,14 +75,16 @@ def stanza_split(
     return train, held
 
 
-def read_stanza_corpus(source: Path) -> tuple[list[Song], list[dict[str, Any]]]:
-    """The songs of ``source/train.jsonl`` and the records of ``source/train.meta.jsonl``.
+#: The metadata file beside a stanza corpus's ``train.jsonl``: one ``{"id", "artist"}`` per song.
+META_FILE = "train.meta.jsonl"
+
+
+def read_stanza_meta(meta_file: Path) -> list[dict[str, Any]]:
+    """The records of a metadata file (``train.meta.jsonl``), one JSON object per line.
 
     Raises:
-        LyricsegError: When a file is missing or malformed.
+        LyricsegError: When the file is missing or malformed.
     """
-    meta_file = source / "train.meta.jsonl"
-    songs = read_jsonl(source / "train.jsonl", require_labels=False)
     try:
         text = meta_file.read_text(encoding="utf-8")
     except OSError as err:
@@ -97,7 +100,17 @@ def read_stanza_corpus(source: Path) -> tuple[list[Song], list[dict[str, Any]]]:
             raise LyricsegError(f"{where} ({err})") from None
         except RecursionError:
             raise LyricsegError(f"{where} (nested too deeply)") from None
-    return songs, meta
+    return meta
+
+
+def read_stanza_corpus(source: Path) -> tuple[list[Song], list[dict[str, Any]]]:
+    """The songs of ``source/train.jsonl`` and the records of ``source/train.meta.jsonl``.
+
+    Raises:
+        LyricsegError: When a file is missing or malformed.
+    """
+    songs = read_jsonl(source / "train.jsonl", require_labels=False)
+    return songs, read_stanza_meta(source / META_FILE)
 
 
 def write_stanza_split(source: Path, out: Path, share: float = HELD_OUT_SHARE) -> dict[str, Any]:
@@ -109,8 +122,6 @@ def write_stanza_split(source: Path, out: Path, share: float = HELD_OUT_SHARE) -
     Raises:
         LyricsegError: When the source cannot be read, or ``out`` is the source folder.
     """
-    from lyricseg.utils.io import atomic_write_json
-
     if out.resolve() == source.resolve():
         raise LyricsegError(f"the split would overwrite its source {source}; name another folder")
     songs, meta = read_stanza_corpus(source)

@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import torch
 
 from lyricseg.features.summaries import BLOCK_STATS, ROW_STATS, block_statistics, row_statistics
-from lyricseg.features.text import SongText
+from lyricseg.features.text import OOV_SOUNDS, SongText
 from lyricseg.features.views import View
 
 CONTEXT_STATS = (
@@ -36,7 +37,6 @@ def _threads(n_lines: int) -> int:
     """Threads for one song's views: the process's torch thread budget, for long songs."""
     if n_lines < PARALLEL_FROM:
         return 1
-    import torch  # feature worker processes set their budget to one thread
 
     return torch.get_num_threads()
 
@@ -57,6 +57,12 @@ class FeatureExtractor:
         context_view: The view whose blocks give the song-level context features.
         ssm_views: Views whose raw SSMs are also kept (stacked, quantized to uint8) for a
             learned SSM encoder; empty keeps none.
+        oov_sounds: How the sound views (``rhyme``, ``phonetic``, ``syllable``) treat words
+            the English CMU dictionary does not know, and every word of a song in another
+            language: ``spelling`` gives them keys from their spelling
+            (:mod:`lyricseg.features.spelling`), ``none`` their raw letters. A stored config
+            without it (every model trained before it existed) means ``none``, which is what
+            such a model read; ``conf/features/`` says ``spelling``.
     """
 
     def __init__(
@@ -66,7 +72,11 @@ class FeatureExtractor:
         max_chars: int = 160,
         context_view: str = "string",
         ssm_views: Sequence[str] = (),
+        oov_sounds: str = "none",
     ):
+        if oov_sounds not in OOV_SOUNDS:
+            raise ValueError(f"oov_sounds is {oov_sounds!r}; choose one of {', '.join(OOV_SOUNDS)}")
+        self.oov_sounds = oov_sounds
         self.views = dict(views)
         self.block_views = list(self.views) if block_views is None else list(block_views)
         unknown = set(self.block_views) - set(self.views)
@@ -106,6 +116,8 @@ class FeatureExtractor:
             "ssm_views": self.ssm_views,
             "views": {k: [type(v).__qualname__, vars(v)] for k, v in self.views.items()},
         }
+        if self.oov_sounds != "none":  # "none" computes what configs without the key did
+            spec["oov_sounds"] = self.oov_sounds
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
     def __call__(self, lines: Sequence[str]) -> np.ndarray:
@@ -123,7 +135,7 @@ class FeatureExtractor:
             of :attr:`ssm_views` as ``[len(ssm_views), n, n]`` uint8 (similarity × 255), or
             None when no SSM view is configured.
         """
-        text = SongText.from_lines(lines, self.max_chars)
+        text = SongText.from_lines(lines, self.max_chars, self.oov_sounds)
         n = len(text)
         kept = np.empty((len(self.ssm_views), n, n), dtype=np.uint8) if self.ssm_views else None
 

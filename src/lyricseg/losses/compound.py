@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from hydra.utils import instantiate
 from torch import Tensor, nn
 
 from lyricseg.losses.base import SegmentationLoss
@@ -18,8 +19,6 @@ WEIGHTING_CHOICES = ("fixed", "softmax", "uncertainty")
 def _build_loss(spec: Any, where: str) -> SegmentationLoss:
     """Turn a component's ``loss`` entry (a module or a ``_target_`` mapping) into a module."""
     if isinstance(spec, Mapping) and "_target_" in spec:
-        from hydra.utils import instantiate
-
         spec = instantiate(spec)
     if not isinstance(spec, SegmentationLoss):
         raise LyricsegError(

@@ -28,6 +28,7 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
+    # Lazy: evaluate_songs loads without torchmetrics (tests/metrics/test_metrics_collection.py).
     if name in _EXPORTS:
         module = importlib.import_module(f"lyricseg.metrics.{_EXPORTS[name]}")
         return getattr(module, name)

@@ -4,6 +4,6 @@
 """
 
 from lyricseg.migrate.check import compose_experiment
-from lyricseg.migrate.convert import Migration, convert, convert_file
+from lyricseg.migrate.legacy_config import Migration, convert, convert_file
 
 __all__ = ["Migration", "compose_experiment", "convert", "convert_file"]

@@ -6,15 +6,18 @@ import os
 import tempfile
 from pathlib import Path
 
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf, open_dict
+
 from lyricseg.utils import LyricsegError, get_logger
+from lyricseg.utils.config import PACKAGED_CONFIG
 
 log = get_logger(__name__)
 
 
 def default_config_dir() -> Path:
     """The Hydra config shipped with lyricseg (the one the ``lyricseg-*`` commands use)."""
-    from lyricseg.utils.config import PACKAGED_CONFIG
-
     if not (PACKAGED_CONFIG / "train.yaml").is_file():
         raise LyricsegError(f"no train.yaml in {PACKAGED_CONFIG}; pass --config-dir")
     return PACKAGED_CONFIG
@@ -43,10 +46,6 @@ def compose_experiment(
     Raises:
         Exception: Whatever Hydra, OmegaConf or the loss raise for an invalid result.
     """
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf, open_dict
-
     conf = Path(config_dir) if config_dir is not None else default_config_dir()
     extra = list(overrides or [])
     given = {o.split("=", 1)[0].lstrip("+") for o in extra}

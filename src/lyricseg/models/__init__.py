@@ -1,12 +1,5 @@
-"""The LightningModule and its components."""
+"""The tagger network in plain ``torch.nn`` (``components/``) and batch inference over it.
 
-__all__ = ["LyricsTagger"]
-
-
-def __getattr__(name: str):
-    # Importing Lightning takes seconds; components and prediction do without it.
-    if name == "LyricsTagger":
-        from lyricseg.models.tagger import LyricsTagger
-
-        return LyricsTagger
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+No Lightning, metrics or checkpoint code here: training wraps these modules
+(:mod:`lyricseg.training`), the checkpoint format builds them (:mod:`lyricseg.checkpoint`).
+"""

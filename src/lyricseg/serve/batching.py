@@ -21,6 +21,8 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+import torch
+
 from lyricseg.data.songs import Song
 from lyricseg.inference import Predictor, Segmentation
 from lyricseg.utils.logging import get_logger
@@ -35,8 +37,6 @@ _WORKER: tuple[Predictor, int] | None = None
 
 def _init_worker(predictor: Predictor, batch_size: int, torch_threads: int | None) -> None:
     """Set up a worker process: its model, its torch threads, and a warm-up prediction."""
-    import torch
-
     global _WORKER
     if torch_threads:
         torch.set_num_threads(torch_threads)

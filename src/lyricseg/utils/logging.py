@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 
 
 def _global_rank() -> int:
@@ -58,8 +59,6 @@ def setup_run_logging() -> None:
 
     Idempotent; call it once Lightning is imported.
     """
-    import warnings
-
     leafspec = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
     warnings.filterwarnings("ignore", message=leafspec, category=FutureWarning)
     root_has_handlers = bool(logging.getLogger().handlers)

@@ -8,6 +8,7 @@ from lyricseg.models.components.decoding import (
     ViterbiDecoder,
 )
 from lyricseg.models.components.encoder import TaggerNet
+from lyricseg.models.components.ssm_attention import SSMAttention
 from lyricseg.models.components.ssm_encoder import SSMEncoder
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "Decoder",
     "JointDecoder",
     "LineSelfAttention",
+    "SSMAttention",
     "SSMEncoder",
     "TaggerNet",
     "ViterbiDecoder",

@@ -37,6 +37,10 @@ class TaggerNet(nn.Module):
             ``input_dim``; a checkpoint stores it).
         breaks: Read the stanza-break input (two values per line, see
             :func:`lyricseg.data.batching.break_flags`) beside the features.
+        ssm_attention: Optional factory ``(dim, ssm_channels) -> nn.Module`` for a residual
+            attention block over the BiLSTM outputs steered by the SSMs (e.g. a partial of
+            :class:`~lyricseg.models.components.ssm_attention.SSMAttention`); needs
+            ``ssm_channels``.
         conventions: Names of the verse/chorus conventions, one label head each (the first
             is the default); training fills it from the corpora (see
             :mod:`lyricseg.data.conventions`), a checkpoint stores it. None: one convention,
@@ -62,6 +66,7 @@ class TaggerNet(nn.Module):
         section_classes: Sequence[str] | None = None,
         breaks: bool = False,
         conventions: Sequence[str] | None = None,
+        ssm_attention: Callable[[int, int], nn.Module] | None = None,
     ):
         super().__init__()
         #: The verse/chorus conventions, one label head each, the default first.
@@ -90,6 +95,9 @@ class TaggerNet(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
         )
         self.attention = attention(2 * hidden_size) if attention is not None else None
+        self.ssm_attention = (
+            ssm_attention(2 * hidden_size, ssm_channels) if ssm_attention is not None else None
+        )
         self.classifier = nn.Sequential(
             nn.Dropout(dropout), nn.Linear(2 * hidden_size, len(self.conventions) * num_classes)
         )
@@ -191,7 +199,8 @@ class TaggerNet(nn.Module):
         Args:
             features: ``[B, T, F]`` float.
             mask: ``[B, T]`` bool, True on real lines.
-            ssm: ``[B, V, T, T]`` stacked SSMs, required when the net has an SSM encoder.
+            ssm: ``[B, V, T, T]`` stacked SSMs, required when the net has an SSM encoder or
+                SSM attention.
             breaks: ``[B, T, 2]`` stanza-break input, read when the net was built with
                 ``breaks=True`` (None: breaks unknown).
 
@@ -214,4 +223,8 @@ class TaggerNet(nn.Module):
         h, _ = pad_packed_sequence(out, batch_first=True, total_length=width)
         if self.attention is not None:
             h = self.attention(h, mask)
+        if self.ssm_attention is not None:
+            if ssm is None:
+                raise ValueError("this model reads SSMs: configure features.ssm_views")
+            h = self.ssm_attention(h, ssm, mask)
         return h

@@ -1,4 +1,4 @@
-"""Everything the command line writes, as one function."""
+"""Everything ``python -m lyricseg.analysis`` writes, as one function: :func:`analyze`."""
 
 from __future__ import annotations
 

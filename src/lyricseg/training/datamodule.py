@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 from lyricseg.data import conventions as conv
 from lyricseg.data.batching import BucketSampler, SongDataset, collate_songs
 from lyricseg.data.featurize import load_featurized
+from lyricseg.data.stanzas import META_FILE, read_stanza_meta, stanza_split
 from lyricseg.data.synthetic import SyntheticCorpus
 from lyricseg.features import FeatureExtractor
 from lyricseg.sections import SectionMap
@@ -32,6 +33,15 @@ class LyricsDataModule(L.LightningDataModule):
     the section heads (headers mapped to classes by ``section_map``). Every song carries its
     corpus and verse/chorus convention (:attr:`conventions`, see
     :mod:`lyricseg.data.conventions`): each trains its own convention's label head.
+
+    An extra corpus's songs need no labels: each trains the heads it has evidence for. A song
+    with neither labels nor sections but with stanza breaks (a stanza corpus) trains only
+    the section-start head, on its stanza starts, with its breaks hidden from the input (see
+    :class:`~lyricseg.data.batching.SongDataset`); unknown labels (-1) count in no
+    verse/chorus loss or metric. An extra corpus with ``train.meta.jsonl`` beside its
+    ``train.jsonl`` (the stanza corpus's layout) is split by artist
+    (:func:`~lyricseg.data.stanzas.stanza_split`) and, with ``hold_out_artists``, only its
+    kept artists train: the artists the stanza bench scores are never trained on.
 
     Args:
         data_dir: Folder with the JSONL splits.
@@ -54,6 +64,9 @@ class LyricsDataModule(L.LightningDataModule):
         conventions: Corpus name (``main`` or an extra folder's name) -> verse/chorus
             convention name, for corpora that should not follow their default (see
             :func:`~lyricseg.data.conventions.corpus_conventions`).
+        hold_out_artists: Leave the held-out artists of :func:`~lyricseg.data.stanzas.stanza_split`
+            out of training, for every extra corpus with ``train.meta.jsonl``. False trains on
+            all of them (a final model, never one the stanza bench scores).
     """
 
     def __init__(
@@ -73,6 +86,7 @@ class LyricsDataModule(L.LightningDataModule):
         section_map: str | None = None,
         breaks_from_sections: bool = True,
         conventions: Mapping[str, str] | None = None,
+        hold_out_artists: bool = True,
     ):
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -104,6 +118,7 @@ class LyricsDataModule(L.LightningDataModule):
         self.convention_overrides = dict(conventions or {})
         #: Verse/chorus conventions of the training songs, the main corpus's first.
         self.conventions: list[str] = [conv.DEFAULT_CONVENTION]
+        self.hold_out_artists = hold_out_artists
         self.splits: dict[str, SongDataset] = {}
         #: Per-song draws per epoch of the training split (main songs first).
         self.train_weights: list[float] | None = None
@@ -142,13 +157,49 @@ class LyricsDataModule(L.LightningDataModule):
         """Name of each corpus, by corpus id: ``main``, then :attr:`extra_names`."""
         return [conv.MAIN_CORPUS, *self.extra_names]
 
-    def _read(self, path: Path, corpus: int = 0, convention: int = 0) -> SongDataset:
+    def _read(
+        self, path: Path, corpus: int = 0, convention: int = 0, extra: bool = False
+    ) -> SongDataset:
+        """One split of corpus ``corpus``; ``extra``: an extra corpus's file (labels optional)."""
         songs, feats = load_featurized(
-            path, self.features, self.cache_dir, workers=self.featurize_workers
+            path,
+            self.features,
+            self.cache_dir,
+            require_labels=not extra,
+            workers=self.featurize_workers,
         )
+        if extra:
+            for song in songs:
+                if song.labels is None and song.sections is None and song.breaks is None:
+                    raise LyricsegError(
+                        f"{path}: song '{song.id}' has no labels, sections or stanza breaks: "
+                        "nothing to train on"
+                    )
         return SongDataset(
-            songs, feats, self.section_map, self.breaks_from_sections, corpus, convention
+            songs,
+            feats,
+            self.section_map,
+            self.breaks_from_sections,
+            corpus,
+            convention,
+            starts_from_breaks=True,
         )
+
+    def _kept_artists(self, path: Path, dataset: SongDataset) -> SongDataset:
+        """``dataset`` (an extra corpus's training songs) without the held-out artists' songs."""
+        meta_file = path / META_FILE
+        if not self.hold_out_artists or not meta_file.exists():
+            return dataset
+        kept, held = stanza_split(dataset.songs, read_stanza_meta(meta_file))
+        log.info(
+            "Extra corpus %s: %d songs of held-out artists left out of training "
+            "(data.hold_out_artists)",
+            path,
+            len(held),
+        )
+        ids = {song.id for song in kept}
+        index = [i for i, song in enumerate(dataset.songs) if song.id in ids]
+        return dataset.subset(index)
 
     def setup(self, stage: str | None = None) -> None:
         """Read and featurize the splits the stage needs (cached)."""
@@ -176,7 +227,7 @@ class LyricsDataModule(L.LightningDataModule):
         for path in self.extra_dirs:
             if not (path / "train.jsonl").exists():
                 raise LyricsegError(f"extra corpus {path} has no train.jsonl")
-            extras.append(self._read(path / "train.jsonl"))
+            extras.append(self._kept_artists(path, self._read(path / "train.jsonl", extra=True)))
         labelled = [conv.has_labels(d.songs) for d in (main, *extras)]
         self.conventions, ids = conv.corpus_conventions(
             self.corpus_names, labelled, self.convention_overrides
@@ -199,9 +250,16 @@ class LyricsDataModule(L.LightningDataModule):
             feats += list(zip(extra.features, extra.ssms, strict=True))
             weights += [weight] * len(extra)
             corpus += [i] * len(extra)
-            log.info("Extra corpus %s: %d training songs, weight %g", name, len(extra), weight)
+            unlabelled = sum(song.labels is None for song in extra.songs)
+            log.info(
+                "Extra corpus %s: %d training songs (%d without labels), weight %g",
+                name,
+                len(extra),
+                unlabelled,
+                weight,
+            )
             if (path / "val.jsonl").exists():
-                self.splits[f"val_{name}"] = self._read(path / "val.jsonl", i, ids[i])
+                self.splits[f"val_{name}"] = self._read(path / "val.jsonl", i, ids[i], extra=True)
         self.splits["train"] = SongDataset(
             songs,
             [(f.numpy(), None if s is None else s.numpy()) for f, s in feats],
@@ -209,6 +267,7 @@ class LyricsDataModule(L.LightningDataModule):
             self.breaks_from_sections,
             corpus=corpus,
             convention=[ids[c] for c in corpus],
+            starts_from_breaks=True,
         )
         self.train_weights = weights
 
@@ -237,9 +296,10 @@ class LyricsDataModule(L.LightningDataModule):
 
     @property
     def class_counts(self) -> torch.Tensor:
-        """Lines per class in the training split (extra corpora included), ``[2]`` long."""
-        labels = torch.cat([torch.tensor(s.labels) for s in self.splits["train"].songs])
-        return torch.bincount(labels, minlength=2)
+        """Labelled lines per class in the training split (extra corpora included), ``[2]``."""
+        songs = self.splits["train"].songs
+        labels = [x for s in songs if s.labels is not None for x in s.labels]
+        return torch.bincount(torch.tensor(labels, dtype=torch.long), minlength=2)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.splits[split]
@@ -264,7 +324,10 @@ class LyricsDataModule(L.LightningDataModule):
         counts = self.class_counts.double().clamp(min=1)
         line_weight = counts.sum() / (2 * counts)
         weights = torch.tensor(
-            [float(line_weight[torch.tensor(s.labels)].mean()) for s in dataset.songs]
+            [
+                float(line_weight[torch.tensor(s.labels)].mean()) if s.labels is not None else 1.0
+                for s in dataset.songs
+            ]
         )
         if self.train_weights is not None:  # extra corpora keep their relative weight
             weights = weights * torch.tensor(self.train_weights)

@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
+from benchmarks.folds import assign_folds, inner_split, near_duplicate_groups
 from lyricseg.data import Song
-from lyricseg.data.folds import assign_folds, inner_split, near_duplicate_groups
 from lyricseg.utils.errors import LyricsegError
 
 WORDS = ["lantern", "harbour", "paper", "river", "stone", "window", "echo", "meadow"]

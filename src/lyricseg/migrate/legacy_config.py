@@ -5,10 +5,17 @@ The earlier format is one YAML file with the sections ``loss``, ``anti_collapse`
 ``features``. Each known key becomes a group choice (``defaults: - override /loss: ...``) or a
 value (``loss.label_smoothing: 0.15``) of a ``# @package _global_`` experiment file. Keys with
 no lyricseg equivalent are collected in :attr:`Migration.unmapped` and written as comments.
+
+What this module knows is the earlier format: its names and what they became. What lyricseg
+is made of comes from lyricseg itself: the group options, class paths and defaults from the
+packaged ``conf/`` (composed with Hydra), the parameter names from the signatures of the
+classes it names. A key is only carried over to a parameter the target class takes.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +28,7 @@ from lyricseg.utils import LyricsegError, get_logger
 
 log = get_logger(__name__)
 
-#: Old loss ``type`` -> lyricseg loss config.
+#: Old loss ``type`` -> lyricseg loss config (an option of ``conf/loss/``).
 LOSS_TYPES = {
     "cross_entropy": "cross_entropy",
     "ce": "cross_entropy",
@@ -30,18 +37,20 @@ LOSS_TYPES = {
     "focal": "focal",
     "tversky": "tversky",
 }
-#: Loss parameters every lyricseg loss above accepts under the same name.
-LOSS_COMMON = ("label_smoothing",)
-#: Parameters of ``cross_entropy.yaml`` and ``boundary_aware.yaml``.
-LOSS_CE = ("entropy_lambda", "num_classes")
-#: Parameters only ``boundary_aware.yaml`` has.
-LOSS_BOUNDARY = (
-    "boundary_weight",
-    "segment_consistency_lambda",
-    "conf_penalty_lambda",
-    "conf_threshold",
-    "use_boundary_as_primary",
-)
+#: The loss the older layout (settings under ``anti_collapse``, no ``loss`` section) trained.
+LEGACY_LOSS = "cross_entropy"
+#: Model configs for an old model without and with attention.
+MODEL_PLAIN, MODEL_ATTENTION = "bilstm", "bilstm_attention"
+#: Old model keys -> parameters of the network (``model.net``) and of its attention block.
+NET_KEYS = {"hidden_dim": "hidden_size", "num_layers": "num_layers", "dropout": "dropout"}
+ATTENTION_KEYS = {
+    "attention_heads": "heads",
+    "attention_dropout": "dropout",
+    "positional_encoding": "positional_encoding",
+    "window_size": "window",
+}
+#: Old scheduler names -> scheduler configs; old schedule keys -> their parameters.
+SCHEDULERS = {"plateau": "plateau", "cosine": "warmup_cosine", "warmup_cosine": "warmup_cosine"}
 #: Old ``validation_strategy`` -> (monitor, monitor_mode).
 MONITORS = {
     "boundary_f1": ("val/boundary_f1", "max"),
@@ -65,38 +74,21 @@ CALIBRATORS = {
     "isotonic": "isotonic",
     "isotonic_regression": "isotonic",
 }
-#: Old feature block -> (lyricseg view name, view target, {old param: view param}).
-FEATURE_VIEWS: dict[str, tuple[str, str, dict[str, str]]] = {
-    "string_ssm": (
-        "string",
-        "lyricseg.features.StringView",
-        {"similarity_threshold": "threshold"},
-    ),
-    "head_ssm": (
-        "head",
-        "lyricseg.features.HeadView",
-        {"head_words": "words", "similarity_threshold": "threshold"},
-    ),
-    "tail_ssm": (
-        "tail",
-        "lyricseg.features.TailView",
-        {"tail_words": "words", "similarity_threshold": "threshold"},
-    ),
-    "phonetic_ssm": (
-        "phonetic",
-        "lyricseg.features.PhoneticView",
-        {"similarity_threshold": "threshold"},
-    ),
-    "syllable_pattern_ssm": (
-        "syllable",
-        "lyricseg.features.SyllableView",
-        {"similarity_threshold": "threshold"},
-    ),
+#: Old feature block -> (lyricseg view name, {old param: view param}); the view's class and
+#: defaults are those of ``conf/features/default.yaml``.
+FEATURE_VIEWS: dict[str, tuple[str, dict[str, str]]] = {
+    "string_ssm": ("string", {"similarity_threshold": "threshold"}),
+    "head_ssm": ("head", {"head_words": "words", "similarity_threshold": "threshold"}),
+    "tail_ssm": ("tail", {"tail_words": "words", "similarity_threshold": "threshold"}),
+    "phonetic_ssm": ("phonetic", {"similarity_threshold": "threshold"}),
+    "syllable_pattern_ssm": ("syllable", {"similarity_threshold": "threshold"}),
 }
 #: Per-block keys that describe the old extractor's output, not the similarity itself.
 FEATURE_IGNORED = ("enabled", "dimension")
-#: Views that also feed repeated-block statistics (as in conf/features/default.yaml).
-BLOCK_VIEWS = ("string", "exact", "phonetic")
+#: The features config a converted experiment starts from; the old blocks add views to it.
+BASE_FEATURES = "fast"
+#: The features config whose views (classes, defaults) and block views the blocks map to.
+FULL_FEATURES = "default"
 #: Old ``emergency_monitoring`` keys -> ``callbacks.anti_collapse`` keys.
 MONITORING = {
     "min_chorus_rate": "min_chorus_rate",
@@ -111,6 +103,8 @@ MONITORING = {
     "consecutive_epochs": "patience",
     "warmup_epochs": "warmup_epochs",
 }
+#: The callbacks config (and its entry) that the old monitoring thresholds become.
+MONITOR_CALLBACK = "anti_collapse"
 #: The over-confidence rate lyricseg logs uses this confidence threshold.
 CONFIDENCE_LEVEL = 0.95
 #: Top-level sections the converter knows.
@@ -190,6 +184,81 @@ class Migration:
         return "\n".join(lines) + "\n" + text
 
 
+def _config_dir() -> Path:
+    from lyricseg.migrate.check import default_config_dir
+
+    return default_config_dir()
+
+
+def _options(group: str) -> frozenset[str]:
+    """The options of a group of the packaged config (``conf/<group>/*.yaml``)."""
+    return frozenset(path.stem for path in (_config_dir() / group).glob("*.yaml"))
+
+
+def _packaged(group: str, option: str) -> dict[str, Any]:
+    """``conf/<group>/<option>.yaml`` of the packaged config, composed (defaults applied).
+
+    Interpolations are kept as text: only names, targets and literal defaults are read.
+
+    Raises:
+        LyricsegError: When the packaged config has no such option.
+    """
+    return _compose(str(_config_dir().resolve()), group, _choice(group, option))
+
+
+@functools.cache
+def _compose(conf: str, group: str, option: str) -> dict[str, Any]:
+    """One option of the config folder ``conf``, composed (cached: read-only)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        cfg = compose(overrides=[f"+{group}={option}"])
+    return OmegaConf.to_container(cfg[group])
+
+
+def _choice(group: str, option: str) -> str:
+    """``option``, checked to be an option of ``group`` in the packaged config."""
+    if option not in _options(group):
+        raise LyricsegError(f"the packaged config has no {group}={option}")
+    return option
+
+
+def _node(group: str, option: str, path: str = "") -> dict[str, Any]:
+    """The mapping at dotted ``path`` of a packaged option (its root for ``""``)."""
+    node: Any = _packaged(group, option)
+    for part in filter(None, path.split(".")):
+        node = node[part]
+    return node
+
+
+@functools.cache
+def _parameters_of(target: str) -> frozenset[str]:
+    """Names of the parameters a class (or function) named by a config's ``_target_`` takes."""
+    from hydra.utils import get_object
+
+    obj = get_object(target)
+    skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    params = inspect.signature(obj).parameters.values()
+    return frozenset(p.name for p in params if p.kind not in skip and p.name != "self")
+
+
+def _parameters(group: str, option: str, path: str = "") -> frozenset[str]:
+    """Parameter names of what the packaged option builds at ``path`` (its ``_target_``)."""
+    return _parameters_of(_node(group, option, path)["_target_"])
+
+
+def _set_parameter(
+    m: Migration, group: str, option: str, path: str, name: str, value: Any, old: str
+) -> None:
+    """Set ``<group>.<path>.<name>`` if the class that ``group=option`` builds there takes it."""
+    if name in _parameters(group, option, path):
+        m.set(".".join(filter(None, (group, path, name))), value, old)
+    else:
+        target = _node(group, option, path)["_target_"]
+        m.skip(old, f"{target.rsplit('.', 1)[-1]} takes no {name!r}")
+
+
 def _section(config: Mapping[str, Any], name: str, migration: Migration) -> dict[str, Any]:
     value = config.get(name)
     if value is None:
@@ -212,49 +281,50 @@ def _loss(config: Mapping[str, Any], m: Migration) -> None:
     if not loss:
         # The older layout: loss settings under anti_collapse, the loss itself cross-entropy.
         if anti:
-            m.defaults["loss"] = "cross_entropy"
+            m.defaults["loss"] = _choice("loss", LEGACY_LOSS)
         for key, value in anti.items():
-            if key in ("label_smoothing", "entropy_lambda"):
-                m.set(f"loss.{key}", value, f"anti_collapse.{key}")
-            elif key == "class_weights":
-                _class_weights(value, "anti_collapse.class_weights", m)
+            if key in _parameters("loss", LEGACY_LOSS):
+                _loss_parameter(LEGACY_LOSS, key, value, f"anti_collapse.{key}", m)
             else:
                 m.skip(f"anti_collapse.{key}", "unknown anti-collapse setting")
         return
     for key, value in anti.items():
-        if key in ("label_smoothing", "entropy_lambda"):
+        if key in _all_loss_parameters():
             if key in loss and loss[key] != value:
                 m.skip(f"anti_collapse.{key}", f"superseded by loss.{key} ({loss[key]})")
             elif key not in loss:
                 loss[key] = value
         else:
             m.skip(f"anti_collapse.{key}", "unknown anti-collapse setting")
-    kind = str(loss.pop("type", "cross_entropy"))
+    kind = str(loss.pop("type", LEGACY_LOSS))
     target = LOSS_TYPES.get(kind)
     if target is None:
         m.skip("loss.type", f"unknown loss type {kind!r}; kept the default loss")
         return
-    m.defaults["loss"] = target
+    m.defaults["loss"] = _choice("loss", target)
     m.mapped["loss.type"] = f"loss={target}"
-    accepted = set(LOSS_COMMON)
-    if target in ("cross_entropy", "boundary_aware"):
-        accepted |= set(LOSS_CE)
-    if target == "boundary_aware":
-        accepted |= set(LOSS_BOUNDARY)
     for key, value in loss.items():
-        old = f"loss.{key}"
-        if key == "class_weights":
-            _class_weights(value, old, m)
-        elif key == "ignore_index":
-            m.skip(old, "not needed: padding is excluded by the mask")
-        elif key == "num_classes" and value != 2:
-            m.skip(old, f"lyricseg tags two classes (verse/chorus), got {value}")
-        elif key in accepted:
-            m.set(f"loss.{key}", value, old)
-        elif key in LOSS_BOUNDARY or key in LOSS_CE:
-            m.skip(old, f"not a parameter of loss={target}")
-        else:
-            m.skip(old, "unknown loss parameter")
+        _loss_parameter(target, key, value, f"loss.{key}", m)
+
+
+def _all_loss_parameters() -> frozenset[str]:
+    """Parameters of any loss an old config can become."""
+    return frozenset().union(*(_parameters("loss", t) for t in set(LOSS_TYPES.values())))
+
+
+def _loss_parameter(target: str, key: str, value: Any, old: str, m: Migration) -> None:
+    """Carry one old loss setting over to ``loss.<key>`` if the target's class takes it."""
+    if key == "ignore_index":
+        m.skip(old, "not needed: padding is excluded by the mask")
+    elif key not in _parameters("loss", target):
+        known = key in _all_loss_parameters()
+        m.skip(old, f"not a parameter of loss={target}" if known else "unknown loss parameter")
+    elif key == "class_weights":
+        _class_weights(value, old, m)
+    elif key == "num_classes" and value != 2:
+        m.skip(old, f"lyricseg tags two classes (verse/chorus), got {value}")
+    else:
+        m.set(f"loss.{key}", value, old)
 
 
 def _class_weights(value: Any, old: str, m: Migration) -> None:
@@ -280,7 +350,7 @@ def _data(config: Mapping[str, Any], m: Migration) -> None:
             m.skip(f"data.{key}", "unknown data setting")
     if not files:
         return
-    m.defaults["data"] = "lyrics"
+    m.defaults["data"] = _choice("data", "lyrics")
     folders = {p.parent for p in files.values()}
     if len(folders) != 1:
         for key in files:
@@ -301,12 +371,11 @@ def _model(config: Mapping[str, Any], m: Migration) -> None:
     if not model:
         return
     attention = bool(model.pop("attention_enabled", False))
+    option = _choice("model", MODEL_ATTENTION if attention else MODEL_PLAIN)
     if "attention_enabled" in config.get("model", {}):
-        m.mapped["model.attention_enabled"] = (
-            "model=bilstm_attention" if attention else "model=bilstm"
-        )
+        m.mapped["model.attention_enabled"] = f"model={option}"
     kind = str(model.pop("attention_type", "self"))
-    m.defaults["model"] = "bilstm_attention" if attention else "bilstm"
+    m.defaults["model"] = option
     if attention:
         if kind not in ("self", "localized"):
             m.skip(
@@ -314,36 +383,26 @@ def _model(config: Mapping[str, Any], m: Migration) -> None:
             )
         else:
             m.mapped["model.attention_type"] = "model.net.attention.window"
-    direct = {"hidden_dim": "model.net.hidden_size", "num_layers": "model.net.num_layers"}
-    attention_keys = {
-        "attention_heads": "heads",
-        "attention_dropout": "dropout",
-        "positional_encoding": "positional_encoding",
-    }
     for key, value in model.items():
         old = f"model.{key}"
-        if key in direct:
-            m.set(direct[key], value, old)
-        elif key == "dropout":
-            m.set("model.net.dropout", value, old)
+        if key in NET_KEYS:
+            _set_parameter(m, "model", option, "net", NET_KEYS[key], value, old)
         elif key == "layer_dropout":
             if "dropout" not in model:
-                m.set("model.net.dropout", value, old)
+                _set_parameter(m, "model", option, "net", NET_KEYS["dropout"], value, old)
             elif model["dropout"] != value:
                 kept = model["dropout"]
                 m.skip(old, f"lyricseg has one dropout rate; used model.net.dropout={kept}")
             else:
                 m.mapped[old] = "model.net.dropout"
-        elif key in attention_keys:
+        elif key == "window_size" and not (attention and kind == "localized"):
+            m.skip(old, "only used by localized attention")
+        elif key in ATTENTION_KEYS:
             if attention:
-                m.set(f"model.net.attention.{attention_keys[key]}", value, old)
+                value = int(value) if key == "window_size" else value
+                _set_parameter(m, "model", option, "net.attention", ATTENTION_KEYS[key], value, old)
             else:
                 m.skip(old, "attention is disabled")
-        elif key == "window_size":
-            if attention and kind == "localized":
-                m.set("model.net.attention.window", int(value), old)
-            else:
-                m.skip(old, "only used by localized attention")
         elif key == "attention_dim":
             m.skip(old, "attention works at the BiLSTM output size (2 x hidden_size)")
         elif key == "max_seq_length":
@@ -377,43 +436,52 @@ def _training(config: Mapping[str, Any], m: Migration) -> None:
             m.skip(f"training.{key}", "no scheduler given")
         return
     kind = str(scheduler)
-    if kind == "plateau":
-        m.defaults["scheduler"] = "plateau"
-        m.mapped["training.scheduler"] = "scheduler=plateau"
-        for key, value in schedule_keys.items():
-            if key == "min_lr":
-                m.set("scheduler.scheduler.min_lr", value, "training.min_lr")
-            else:
-                m.skip(f"training.{key}", "not used by the plateau scheduler")
-    elif kind in ("cosine", "warmup_cosine"):
-        m.defaults["scheduler"] = "warmup_cosine"
-        m.mapped["training.scheduler"] = "scheduler=warmup_cosine"
-        warmup = schedule_keys.get("warmup_epochs", 0 if kind == "cosine" else None)
-        if warmup is not None:
-            m.set("scheduler.scheduler.warmup_epochs", int(warmup), "training.warmup_epochs")
-        if "cosine_t_max" in schedule_keys:
-            m.set(
-                "scheduler.scheduler.max_epochs",
-                int(schedule_keys["cosine_t_max"]),
-                "training.cosine_t_max",
-            )
-        if "min_lr" in schedule_keys:
-            lr = training.get("learning_rate")
-            if lr:
-                ratio = float(schedule_keys["min_lr"]) / float(lr)
-                m.set("scheduler.scheduler.min_lr_ratio", round(ratio, 6), "training.min_lr")
-            else:
-                m.skip("training.min_lr", "needs training.learning_rate to become min_lr_ratio")
-    else:
-        m.skip("training.scheduler", f"{kind!r} is not supported (plateau, cosine, warmup_cosine)")
+    option = SCHEDULERS.get(kind)
+    if option is None:
+        supported = ", ".join(SCHEDULERS)
+        m.skip("training.scheduler", f"{kind!r} is not supported ({supported})")
         for key in schedule_keys:
             m.skip(f"training.{key}", f"belongs to the unsupported {kind!r} scheduler")
+        return
+    m.defaults["scheduler"] = _choice("scheduler", option)
+    m.mapped["training.scheduler"] = f"scheduler={option}"
+    params = _parameters("scheduler", option, "scheduler")
+
+    def schedule(name: str, value: Any, old: str) -> None:
+        _set_parameter(m, "scheduler", option, "scheduler", name, value, old)
+
+    if "warmup_epochs" in params:
+        # a plain cosine schedule is the warm-up one without warm-up
+        warmup = schedule_keys.get("warmup_epochs", 0 if kind == "cosine" else None)
+        if warmup is not None:
+            schedule("warmup_epochs", int(warmup), "training.warmup_epochs")
+    elif "warmup_epochs" in schedule_keys:
+        m.skip("training.warmup_epochs", f"not used by the {option} scheduler")
+    if "cosine_t_max" in schedule_keys:
+        if "max_epochs" in params:
+            schedule("max_epochs", int(schedule_keys["cosine_t_max"]), "training.cosine_t_max")
+        else:
+            m.skip("training.cosine_t_max", f"not used by the {option} scheduler")
+    if "min_lr" in schedule_keys:
+        lr = training.get("learning_rate")
+        if "min_lr" in params:
+            schedule("min_lr", schedule_keys["min_lr"], "training.min_lr")
+        elif "min_lr_ratio" not in params:
+            m.skip("training.min_lr", f"not used by the {option} scheduler")
+        elif lr:
+            schedule(
+                "min_lr_ratio",
+                round(float(schedule_keys["min_lr"]) / float(lr), 6),
+                "training.min_lr",
+            )
+        else:
+            m.skip("training.min_lr", "needs training.learning_rate to become min_lr_ratio")
 
 
 def _monitoring(config: Mapping[str, Any], m: Migration) -> None:
     section = _section(config, "emergency_monitoring", m)
     if section.get("enabled", True) is False:
-        m.set("callbacks.anti_collapse", None, "emergency_monitoring.enabled")
+        m.set(f"callbacks.{MONITOR_CALLBACK}", None, "emergency_monitoring.enabled")
         for key in section:
             if key != "enabled":
                 m.skip(f"emergency_monitoring.{key}", "monitoring is disabled")
@@ -421,10 +489,10 @@ def _monitoring(config: Mapping[str, Any], m: Migration) -> None:
     for key, value in section.items():
         old = f"emergency_monitoring.{key}"
         if key == "enabled":
-            m.mapped[old] = "callbacks.anti_collapse"
+            m.mapped[old] = f"callbacks.{MONITOR_CALLBACK}"
         elif key in MONITORING:
-            target = MONITORING[key]
-            m.set(f"callbacks.anti_collapse.{target}", value, old)
+            name = MONITORING[key]
+            _set_parameter(m, "callbacks", MONITOR_CALLBACK, MONITOR_CALLBACK, name, value, old)
         elif key in ("max_confidence", "max_confidence_threshold", "confidence_threshold"):
             if float(value) == CONFIDENCE_LEVEL:
                 m.mapped[old] = "callbacks.anti_collapse.overconfident_key (val/conf_over_95)"
@@ -434,12 +502,17 @@ def _monitoring(config: Mapping[str, Any], m: Migration) -> None:
             m.skip(old, "unknown monitoring threshold")
 
 
+def _auto_candidates() -> tuple[str, ...]:
+    """The candidates ``conf/calibration/auto.yaml`` composes, by name."""
+    return tuple(_packaged("calibration", "auto")["candidates"])
+
+
 def _calibration(config: Mapping[str, Any], m: Migration) -> None:
     section = _section(config, "calibration", m)
     if not section:
         return
     if section.get("enabled", True) is False:
-        m.defaults["calibration"] = "none"
+        m.defaults["calibration"] = _choice("calibration", "none")
         m.mapped["calibration.enabled"] = "calibration=none"
         return
     for key, value in section.items():
@@ -453,11 +526,17 @@ def _calibration(config: Mapping[str, Any], m: Migration) -> None:
                 if method not in CALIBRATORS:
                     m.skip(f"{old}.{method}", "unknown calibration method")
             if len(known) == 1:
-                m.defaults["calibration"] = known[0]
+                m.defaults["calibration"] = _choice("calibration", known[0])
                 m.mapped[old] = f"calibration={known[0]}"
             elif known:
-                m.defaults["calibration"] = "auto"
-                m.set("calibration.candidates", known, old)
+                m.defaults["calibration"] = _choice("calibration", "auto")
+                m.mapped[old] = "calibration=auto"
+                for name in _auto_candidates():
+                    if name not in known:
+                        m.set(f"calibration.candidates.{name}", None)
+                for name in known:
+                    if name not in _auto_candidates():
+                        m.skip(f"{old}.{name}", "not a candidate of calibration=auto")
         else:
             m.skip(old, "unknown calibration setting")
 
@@ -492,34 +571,38 @@ def _features(config: Mapping[str, Any], m: Migration) -> None:
     section = _section(config, "features", m)
     if not section:
         return
-    # Start from the two cheap views (string, exact) and add each enabled old block, so that
+    # Start from the cheap views of BASE_FEATURES and add each enabled old block, so that
     # disabled blocks really are absent (an experiment file cannot delete a view).
-    m.defaults["features"] = "fast"
-    block_views = ["string", "exact"]
+    base = _packaged("features", BASE_FEATURES)
+    full = _packaged("features", FULL_FEATURES)
+    m.defaults["features"] = _choice("features", BASE_FEATURES)
+    block_views = list(base["block_views"])
     for block, settings in section.items():
         settings = dict(settings) if isinstance(settings, Mapping) else {"enabled": bool(settings)}
         enabled = settings.get("enabled", True)
-        if block not in FEATURE_VIEWS:
+        view, params = FEATURE_VIEWS.get(block, (None, {}))
+        if view not in full["views"]:
             if enabled:
                 m.skip(f"features.{block}", "no equivalent view in lyricseg")
             continue
-        view, target, params = FEATURE_VIEWS[block]
         if not enabled:
-            if view == "string":
-                m.skip(f"features.{block}.enabled", "the string view is always on (context view)")
+            if view in base["views"]:
+                role = " (context view)" if view == base["context_view"] else ""
+                m.skip(f"features.{block}.enabled", f"the {view} view is always on{role}")
             else:
                 m.mapped[f"features.{block}.enabled"] = f"features.views.{view} (left out)"
             continue
+        target = full["views"][view]["_target_"]
         node = m.get(f"features.views.{view}") or {"_target_": target}
         m.set(f"features.views.{view}", node)
         m.mapped[f"features.{block}"] = f"features.views.{view}"
         for key, value in settings.items():
             old = f"features.{block}.{key}"
-            if key in params:
+            if params.get(key) in _parameters_of(target):
                 m.set(f"features.views.{view}.{params[key]}", value, old)
             elif key not in FEATURE_IGNORED:
                 m.skip(old, f"no such parameter of the {view} view")
-        if view in BLOCK_VIEWS and view not in block_views:
+        if view in full["block_views"] and view not in block_views:
             block_views.append(view)
     m.set("features.block_views", block_views)
 

@@ -15,12 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard.summary import hparams
 
 from lyricseg import checkpoint
-from lyricseg.data import LyricsDataModule
-from lyricseg.models.tagger import LyricsTagger
+from lyricseg.calibration import fit_calibration
+from lyricseg.metrics import evaluate_songs
+from lyricseg.models.inference import collect_outputs
+from lyricseg.training.datamodule import LyricsDataModule
+from lyricseg.training.module import LyricsTagger
 from lyricseg.utils.errors import exit_on_user_error
 from lyricseg.utils.io import atomic_write_json
 from lyricseg.utils.logging import get_logger, setup_run_logging
@@ -104,9 +112,6 @@ def export_model(
         ``{"val": metrics before calibration, "calibration": report or None, "path": Path}``;
         the report also goes to ``<run dir>/calibration.json``.
     """
-    from lyricseg.metrics import evaluate_songs
-    from lyricseg.models.inference import collect_outputs
-
     songs = collect_outputs(model, model.decoder, datamodule.main_val_dataloader())
     val = evaluate_songs(
         [s["preds"].tolist() for s in songs],
@@ -115,8 +120,6 @@ def export_model(
     )
     calibrator, report = None, None
     if cfg.get("calibration"):
-        from lyricseg.calibration import fit_calibration
-
         calibrator, report = fit_calibration(instantiate(cfg.calibration, _partial_=True), songs)
         atomic_write_json(Path(cfg.paths.output_dir) / "calibration.json", report)
     path = Path(cfg.paths.output_dir) / "checkpoints" / MODEL_FILE
@@ -133,7 +136,6 @@ def hparams_settings(cfg: DictConfig) -> dict[str, Any]:
     strings or booleans are shown as text.
     """
     settings: dict[str, Any] = {}
-    from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():
         choices = HydraConfig.get().runtime.choices
@@ -153,9 +155,6 @@ def log_hparams_view(cfg: DictConfig, trainer: L.Trainer) -> None:
     The view's metric is ``<monitor>_best``, the best-so-far scalar the module logs after each
     validation, so TensorBoard shows the run's best value (the last point of that scalar).
     """
-    from lightning.pytorch.loggers import TensorBoardLogger
-    from torch.utils.tensorboard.summary import hparams
-
     loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
     if not loggers or not trainer.is_global_zero:
         return
@@ -184,8 +183,6 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     if cfg.get("torch_threads"):
-        import torch
-
         torch.set_num_threads(cfg.torch_threads)
 
     datamodule: LyricsDataModule = instantiate(cfg.data)
@@ -267,9 +264,6 @@ def run(cfg: DictConfig) -> float | None:
     exit status 2; in a multirun it propagates, so Hydra records that job as failed and the
     other jobs go on.
     """
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         return _best_monitored(cfg)
     return exit_on_user_error(_best_monitored)(cfg)

@@ -16,7 +16,16 @@ from lyricseg.metrics import build_metric_collection
 from lyricseg.metrics.sections import build_section_metric_collection
 from lyricseg.models.components import ArgmaxDecoder
 from lyricseg.models.components.decoding import section_predictions
+from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.seeding import rng_states, set_rng_states
+
+#: Log prefix of every val set scored together (with extra corpora).
+POOLED = "val_all"
+
+
+def labelled_mask(batch: dict[str, Any]) -> torch.Tensor:
+    """``[B, T]`` bool: real lines with a verse/chorus label (unknown labels are -1)."""
+    return batch["mask"] & (batch["labels"] >= 0)
 
 
 class LyricsTagger(L.LightningModule):
@@ -43,9 +52,17 @@ class LyricsTagger(L.LightningModule):
             (``{"section": w, "start": w}``), used when the net has section heads; lines
             without section labels never count.
         val_names: Log prefix of each validation set, the monitored main one first (see
-            :attr:`~lyricseg.data.LyricsDataModule.val_names`).
-        break_dropout: Share of training songs whose stanza breaks are hidden in each batch
-            (for a net that reads breaks), so the model works with and without them.
+            :attr:`~lyricseg.training.datamodule.LyricsDataModule.val_names`).
+            With several, ``val_all/`` also scores them pooled (verse/chorus metrics), so
+            ``monitor=val_all/boundary_f1`` selects the best epoch on every val song.
+        break_dropout: Share of training songs whose stanza breaks are all hidden in each
+            batch (for a net that reads breaks), so the model works without them.
+        break_partial: Share of training songs told only some of their breaks: each break is
+            kept with probability ``u ~ U(0, 1)`` drawn per song, and the song's input becomes
+            partial (:func:`~lyricseg.data.batching.break_flags` with ``complete=False``:
+            the kept breaks known, every other line unknown), so the model learns that a
+            told break is evidence and an untold line is no answer. The other songs
+            (``1 - break_dropout - break_partial``) keep all their breaks.
     """
 
     def __init__(
@@ -60,6 +77,7 @@ class LyricsTagger(L.LightningModule):
         head_weights: dict[str, float] | None = None,
         val_names: Sequence[str] = ("val",),
         break_dropout: float = 0.5,
+        break_partial: float = 0.0,
     ):
         super().__init__()
         self.net = net
@@ -70,8 +88,17 @@ class LyricsTagger(L.LightningModule):
         self.monitor = monitor
         self.head_weights = {"section": 1.0, "start": 1.0, **(head_weights or {})}
         self.val_names = list(val_names)
+        if min(break_dropout, break_partial) < 0 or break_dropout + break_partial > 1:
+            raise LyricsegError(
+                f"break_dropout ({break_dropout}) and break_partial ({break_partial}) must be "
+                ">= 0 and add up to at most 1"
+            )
         self.break_dropout = break_dropout
-        stages = [*self.val_names, "test"]
+        #: Prefix of the pooled val metrics (None with one val set, or when a corpus has it).
+        self.pooled = POOLED if len(self.val_names) > 1 and POOLED not in self.val_names else None
+        self.val_stages = self.val_names + ([self.pooled] if self.pooled else [])
+        self.break_partial = break_partial
+        stages = [*self.val_stages, "test"]
         self.metrics = nn.ModuleDict({s: build_metric_collection(f"{s}/") for s in stages})
         classes = getattr(net, "section_classes", None)  # None: no section heads
         self.section_metrics = nn.ModuleDict(
@@ -112,20 +139,39 @@ class LyricsTagger(L.LightningModule):
             "start": start / later.sum().clamp(min=1),
         }
 
+    def _drop_breaks(self, breaks: torch.Tensor) -> torch.Tensor:
+        """Training input ``[B, T, 2]``: per song all, none or a random subset of its breaks.
+
+        A song draws a regime: all hidden (``break_dropout``), partial (``break_partial``:
+        each break kept with probability ``u ~ U(0, 1)``; kept breaks ``(1, 1)``, every other
+        line ``(0, 0)``, as :func:`~lyricseg.data.batching.break_flags` encodes partial
+        breaks) or all told. Songs whose breaks are unknown stay unknown.
+        """
+        batch = breaks.shape[0]
+        regime = torch.rand(batch, device=breaks.device)
+        hidden = regime < self.break_dropout
+        partial = (regime >= self.break_dropout) & (
+            regime < self.break_dropout + self.break_partial
+        )
+        keep_share = torch.rand(batch, 1, device=breaks.device)
+        told = (breaks[..., 0] > 0) & (torch.rand_like(breaks[..., 0]) < keep_share)
+        told = told.to(breaks.dtype)[..., None].expand_as(breaks)
+        breaks = torch.where(partial[:, None, None], told, breaks)
+        return breaks.masked_fill(hidden[:, None, None], 0.0)
+
     def _loss(
         self, batch: dict[str, Any], stage: str
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         breaks = batch.get("breaks")
-        if stage == "train" and breaks is not None and self.break_dropout > 0:
-            # Hide the breaks of a random share of the songs: the model must work without.
-            hidden = torch.rand(breaks.shape[0], device=breaks.device) < self.break_dropout
-            breaks = breaks.masked_fill(hidden[:, None, None], 0.0)
+        if stage == "train" and breaks is not None and self.break_dropout + self.break_partial > 0:
+            breaks = self._drop_breaks(breaks)
         # Each song reads (and trains) its own convention's verse/chorus head.
         heads = self.net.forward_heads(
             batch["features"], batch["mask"], batch.get("ssm"), breaks, batch.get("convention")
         )
+        # Songs without verse/chorus labels (-1: e.g. a stanza corpus) train other heads only.
         total, components = self.criterion(
-            heads["label"], batch["labels"].clamp(min=0), batch["mask"]
+            heads["label"], batch["labels"].clamp(min=0), labelled_mask(batch)
         )
         if "section" in heads:
             for name, value in self._head_losses(heads, batch).items():
@@ -158,7 +204,9 @@ class LyricsTagger(L.LightningModule):
         preds = decoded["labels"]
         probs = torch.softmax(heads["label"].float(), dim=-1)[..., 1]
         target = batch["labels"].clamp(min=0)
-        self.metrics[stage].update(preds=preds, target=target, mask=mask, probs=probs)
+        self.metrics[stage].update(
+            preds=preds, target=target, mask=labelled_mask(batch), probs=probs
+        )
         if stage in self.section_metrics:
             songs = batch["starts"][:, 0] >= 0  # songs whose sections are known
             if bool(songs.any()):
@@ -176,13 +224,21 @@ class LyricsTagger(L.LightningModule):
         self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0
     ) -> dict[str, Any]:
         """Update one val set's metrics; return its ``ids``, ``probs``, ``preds``, ``target``."""
-        return self._evaluate(batch, self.val_names[dataloader_idx])
+        out = self._evaluate(batch, self.val_names[dataloader_idx])
+        if self.pooled:
+            keys = ("preds", "target", "mask", "probs")
+            self.metrics[self.pooled].update(**{k: out[k] for k in keys})
+        return out
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:  # noqa: D102
         self._evaluate(batch, "test")
 
     def _log_metrics(self, stage: str) -> dict[str, torch.Tensor]:
-        values = self.metrics[stage].compute()
+        token = self.metrics[stage]["token"]
+        # Summed over ranks, so all ranks agree whether this set carries labels.
+        with token.sync_context(dist_sync_fn=token.dist_sync_fn, should_sync=token.sync_on_compute):
+            labelled = int(token.confmat.sum()) > 0
+        values = self.metrics[stage].compute() if labelled else {}
         self.metrics[stage].reset()
         if stage in self.section_metrics:
             sections = self.section_metrics[stage]
@@ -194,9 +250,9 @@ class LyricsTagger(L.LightningModule):
         return values
 
     def on_validation_epoch_end(self) -> None:  # noqa: D102
-        for stage in self.val_names:
+        for stage in self.val_stages:
             values = self._log_metrics(stage)
-            if stage == "val" and self.monitor in values and not self.trainer.sanity_checking:
+            if self.monitor in values and not self.trainer.sanity_checking:
                 self.monitor_best(values[self.monitor])
                 self.log(f"{self.monitor}_best", self.monitor_best.compute())
 

@@ -1,4 +1,4 @@
-"""Convert headed lyrics (Genius/AZLyrics-style text, lyricsgenius JSON) into a JSONL corpus.
+"""Ingest headed lyrics (Genius/AZLyrics-style text, lyricsgenius JSON) as a JSONL corpus.
 
 ``python -m lyricseg.commands.convert INPUT... --out corpus.jsonl [--map FILE] [--report FILE]
 [--strict] [--expand-repeats]``
@@ -47,7 +47,7 @@ from lyricseg.utils import get_logger
 from lyricseg.utils.errors import LyricsegError
 from lyricseg.utils.io import atomic_write
 
-log = get_logger("lyricseg.data.convert")
+log = get_logger("lyricseg.data.ingest")
 
 #: File suffixes picked up when an input is a directory.
 SUFFIXES = (".txt", ".json")

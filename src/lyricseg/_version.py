@@ -1,0 +1,3 @@
+"""The version of this source tree (the installed package's metadata says the same)."""
+
+__version__ = "0.2.0"
