@@ -13,9 +13,9 @@ from lyricseg.data.batching import SongDataset, break_flags, collate_songs
 from lyricseg.data.songs import Song
 from lyricseg.data.stanzas import held_out_artist
 from lyricseg.losses import CrossEntropyLoss
-from lyricseg.models import LyricsTagger
 from lyricseg.models.components import TaggerNet
 from lyricseg.sections import default_section_map
+from lyricseg.training.module import LyricsTagger
 
 
 def _stanza_corpus(folder: Path, songs_per_artist: int = 2) -> tuple[set[str], set[str]]:
