@@ -43,6 +43,7 @@ The lyrics with a header above each section, as ``predict.py`` writes tagged tex
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -119,11 +120,24 @@ class Segmenter:
         batch_size: Songs per forward pass in :meth:`predict_batch`.
         headers: What header lines of lyrics text become: ``strip`` (taken out, reported as
             ``given_sections``) or ``keep`` (read as lyric lines); see :func:`song_from_input`.
+        convention: The verse/chorus convention to label with, one of the model's
+            ``predictor.conventions`` (e.g. ``"lyrics"``, or an extra corpus's name); None
+            keeps the predictor's (by default the model's main corpus's).
+
+    Raises:
+        LyricsegError: For a convention the model does not know (naming those it does).
     """
 
     def __init__(
-        self, predictor: Predictor, *, batch_size: int = 16, headers: str = "strip"
+        self,
+        predictor: Predictor,
+        *,
+        batch_size: int = 16,
+        headers: str = "strip",
+        convention: str | None = None,
     ) -> None:
+        if convention is not None and convention != predictor.convention:
+            predictor = dataclasses.replace(predictor, convention=convention)
         self.predictor = predictor
         self.batch_size = batch_size
         self.headers = check_header_mode(headers)
@@ -136,6 +150,7 @@ class Segmenter:
         max_lines: int = MAX_LINES,
         batch_size: int = 16,
         headers: str = "strip",
+        convention: str | None = None,
     ) -> Segmenter:
         """Load a checkpoint: ``path``, or the model shipped with lyricseg when None.
 
@@ -144,13 +159,15 @@ class Segmenter:
             max_lines: Longest song accepted (time and memory grow with its square).
             batch_size: Songs per forward pass.
             headers: ``strip`` or ``keep`` (see the class).
+            convention: The verse/chorus convention to label with (see the class).
 
         Raises:
             LyricsegError: When the checkpoint is missing, unreadable, unsafe or incompatible,
-                or (``path`` None) when this installation ships no model.
+                (``path`` None) when this installation ships no model, or for a convention
+                the model does not know.
         """
         check_header_mode(headers)
-        predictor = Predictor.from_checkpoint(path, max_lines=max_lines)
+        predictor = Predictor.from_checkpoint(path, max_lines=max_lines, convention=convention)
         return cls(predictor, batch_size=batch_size, headers=headers)
 
     def __call__(self, lyrics: SongInput, *, threshold: float | None = None) -> Segmentation:

@@ -10,7 +10,8 @@ it loads with ``weights_only=True``::
         "lyricseg_version": "0.2.0",
         "feature_version": 2,
         "net": {"_target_": "lyricseg.models.components.TaggerNet", "input_dim": ...,
-                "sections": true, "section_classes": ["intro", "verse", ...], ...},
+                "sections": true, "section_classes": ["intro", "verse", ...],
+                "conventions": ["lyrics", "extra"], ...},
         "features": {"_target_": "lyricseg.features.FeatureExtractor", ...},
         "decoder": {"_target_": "lyricseg.models.components.ViterbiDecoder", ...},
         "calibrator": {"_target_": ..., "name": ..., "state": {...}} | None,
@@ -29,7 +30,8 @@ is data, never code, and reading it is safe:
 3. the record holds plain values only: no ``${`` anywhere (an OmegaConf interpolation could
    build objects of its own), finite numbers within their ranges, and a ``_target_`` naming a
    concrete class on :func:`allowed_targets` wherever one appears; a network's
-   ``section_classes`` is a short list of short, distinct names (:func:`check_vocabulary`);
+   ``section_classes`` and ``conventions`` are short lists of short, distinct names, and a
+   joint decoder's table fits them (:func:`check_vocabulary`);
 4. the network is first built on the ``meta`` device (no memory) and its parameter shapes are
    compared with the stored weights;
 5. objects are then built by :func:`lyricseg.utils.instantiate.safe_instantiate`, which
@@ -58,6 +60,7 @@ import lyricseg.models.components
 from lyricseg._version import __version__
 from lyricseg.calibration import calibrator_from_dict
 from lyricseg.calibration.base import calibrator_classes
+from lyricseg.data.conventions import DEFAULT_CONVENTION
 from lyricseg.features import FeatureExtractor
 from lyricseg.features.extractor import FEATURE_VERSION
 from lyricseg.models.components import ArgmaxDecoder, Decoder, JointDecoder
@@ -74,7 +77,9 @@ from lyricseg.utils.io import atomic_write
 #: Version of the layout above. Older layouts load through :data:`UPGRADES`.
 #: 3: the network stores its section classes, the joint decoder its chorus class ids.
 #: 4: the calibrator names its class under ``_target_`` (was ``target``), like every config.
-FORMAT_VERSION = 4
+#: 5: the network stores its verse/chorus conventions (one label head each); the joint decoder
+#: a label-given-class table per convention instead of chorus class ids.
+FORMAT_VERSION = 5
 #: Key of lyricseg's section inside a checkpoint.
 SECTION = "lyricseg"
 #: Prefix of the network's weights in ``state_dict`` (the LightningModule's ``net`` attribute).
@@ -233,45 +238,76 @@ def check_config(node: Any, key: str, source: str) -> None:
         )
 
 
-def check_vocabulary(net: Mapping[str, Any], decoder: Mapping[str, Any], source: str) -> None:
-    """Validate the section vocabulary a record carries (after :func:`check_config`).
-
-    A network with ``sections`` names its classes in ``section_classes``: a list of at most
-    :data:`MAX_SECTION_CLASSES` distinct, non-empty names of at most :data:`MAX_CLASS_CHARS`
-    characters; a decoder's ``chorus_classes`` are ids in that list.
-
-    Raises:
-        CheckpointError: Naming what is wrong with the list.
-    """
-    classes = net.get("section_classes")
-    if not net.get("sections") and classes is None:
-        return
+def _check_names(names: Any, where: str, noun: str, source: str) -> None:
+    """Refuse a stored vocabulary that is not a short list of short, distinct names."""
 
     def refuse(what: str) -> CheckpointError:
-        return CheckpointError(f"{source}: refusing the stored net.section_classes: {what}")
+        return CheckpointError(f"{source}: refusing the stored {where}: {what}")
 
-    if not isinstance(classes, list | tuple) or not classes:
-        raise refuse(f"{_short(classes)} is not a non-empty list of class names")
-    if len(classes) > MAX_SECTION_CLASSES:
-        raise refuse(f"{len(classes)} classes; at most {MAX_SECTION_CLASSES}")
-    for name in classes:
+    if not isinstance(names, list | tuple) or not names:
+        raise refuse(f"{_short(names)} is not a non-empty list of {noun} names")
+    if len(names) > MAX_SECTION_CLASSES:
+        raise refuse(f"{len(names)} {noun}s; at most {MAX_SECTION_CLASSES}")
+    for name in names:
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_CLASS_CHARS:
             raise refuse(
-                f"{_short(name)} is not a class name (a non-empty string of at most "
+                f"{_short(name)} is not a {noun} name (a non-empty string of at most "
                 f"{MAX_CLASS_CHARS} characters)"
             )
-    if len(set(classes)) != len(classes):
-        raise refuse(f"{_short(list(classes))} names a class twice")
-    chorus = decoder.get("chorus_classes")
-    if chorus is not None and (
-        not isinstance(chorus, list | tuple)
-        or not all(isinstance(i, int) and not isinstance(i, bool) for i in chorus)
-        or not all(0 <= i < len(classes) for i in chorus)
-    ):
-        raise CheckpointError(
-            f"{source}: refusing the stored decoder.chorus_classes: {_short(chorus)} are not "
-            f"ids among the {len(classes)} section classes"
+    if len(set(names)) != len(names):
+        raise refuse(f"{_short(list(names))} names a {noun} twice")
+
+
+def _check_table(table: Any, conventions: int, classes: int | None, source: str) -> None:
+    """Refuse a joint decoder's ``label_given_class`` that is not a ``[K][S][2]`` table."""
+    shape = f"[{conventions}][{classes if classes is not None else 'S'}][2]"
+
+    def valid_row(row: Any) -> bool:
+        return (
+            isinstance(row, list | tuple)
+            and len(row) == 2
+            and all(isinstance(p, int | float) and not isinstance(p, bool) for p in row)
+            and all(0.0 <= p <= 1.0 for p in row)
+            and sum(row) > 0
         )
+
+    ok = (
+        isinstance(table, list | tuple)
+        and len(table) == conventions
+        and all(
+            isinstance(rows, list | tuple)
+            and rows
+            and (classes is None or len(rows) == classes)
+            and all(valid_row(row) for row in rows)
+            for rows in table
+        )
+    )
+    if not ok:
+        raise CheckpointError(
+            f"{source}: refusing the stored decoder.label_given_class: it must be a {shape} "
+            "table of probabilities (one per convention and section class)"
+        )
+
+
+def check_vocabulary(net: Mapping[str, Any], decoder: Mapping[str, Any], source: str) -> None:
+    """Validate the vocabularies a record carries (after :func:`check_config`).
+
+    A network names its verse/chorus conventions in ``conventions`` and, with ``sections``,
+    its classes in ``section_classes``: lists of at most :data:`MAX_SECTION_CLASSES`
+    distinct, non-empty names of at most :data:`MAX_CLASS_CHARS` characters; a decoder's
+    ``label_given_class`` is a ``[conventions][section classes][2]`` table of probabilities.
+
+    Raises:
+        CheckpointError: Naming what is wrong with a list.
+    """
+    conventions = net.get("conventions")
+    _check_names(conventions, "net.conventions", "convention", source)
+    classes = net.get("section_classes")
+    if net.get("sections") or classes is not None:
+        _check_names(classes, "net.section_classes", "class", source)
+    table = decoder.get("label_given_class")
+    if table is not None:
+        _check_table(table, len(conventions), None if classes is None else len(classes), source)
 
 
 def _build(node: Any) -> Any:
@@ -451,11 +487,41 @@ def _upgrade_v3(section: dict[str, Any], source: str) -> dict[str, Any]:
     return {**section, "format_version": 4, "calibrator": calibrator}
 
 
+def _upgrade_v4(section: dict[str, Any], source: str) -> dict[str, Any]:
+    """Format 4: one verse/chorus head; a joint decoder that read labels off section classes.
+
+    The network gets the one convention it has,
+    :data:`~lyricseg.data.conventions.DEFAULT_CONVENTION`; a joint decoder's chorus class ids
+    become a table with P(label 1 | class) = 1 on those classes and 0 elsewhere, which
+    decodes exactly as formats 3 and 4 did (the label is 1 exactly on the chorus classes).
+    """
+    net, decoder = section.get("net"), section.get("decoder")
+    if isinstance(net, dict) and "conventions" not in net:
+        net = {**net, "conventions": [DEFAULT_CONVENTION]}
+    if isinstance(decoder, dict) and "chorus_classes" in decoder:
+        chorus = decoder["chorus_classes"]
+        decoder = {k: v for k, v in decoder.items() if k != "chorus_classes"}
+        classes = net.get("section_classes") if isinstance(net, dict) else None
+        if chorus is not None and isinstance(classes, list | tuple):
+            if not isinstance(chorus, list | tuple) or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(classes)
+                for i in chorus
+            ):
+                raise CheckpointError(
+                    f"{source}: refusing the stored decoder.chorus_classes: {_short(chorus)} "
+                    f"are not ids among the {len(classes)} section classes"
+                )
+            table = [[1.0, 0.0] if i not in chorus else [0.0, 1.0] for i in range(len(classes))]
+            decoder["label_given_class"] = [table]
+    return {**section, "format_version": 5, "net": net, "decoder": decoder}
+
+
 #: Explicit upgrades, each from the format version it reads to the next one.
 UPGRADES: dict[int, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     1: _upgrade_v1,
     2: _upgrade_v2,
     3: _upgrade_v3,
+    4: _upgrade_v4,
 }
 
 
@@ -780,11 +846,14 @@ def check_resume(path: str | Path, net: Mapping[str, Any], features: Mapping[str
     if configured.get("sections"):
         stored = record.net.get("section_classes")
         configured["section_classes"] = stored or list(default_section_map().classes)
+    if not configured.get("conventions"):  # filled in from the corpora, like the classes
+        configured["conventions"] = record.net["conventions"]
     check_config(configured, "net", "the configured model")
     problem = weights_problem(configured, weights)
     if problem:
         ours, theirs = configured, record.net
-        chosen = [{k: v for k, v in n.items() if k != "section_classes"} for n in (ours, theirs)]
+        filled = ("section_classes", "conventions")
+        chosen = [{k: v for k, v in n.items() if k not in filled} for n in (ours, theirs)]
         if chosen[0] != chosen[1]:  # name a setting the user chose, not the filled-in list
             ours, theirs = chosen
         where = _difference(ours, theirs, "model.net")

@@ -87,7 +87,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     if output is not None:  # before any work: never write over what the user gave
         models = [model_path(p) for p in (ckpt if isinstance(ckpt, list) else [ckpt])]
         check_outputs([cfg.input, *models], [output, metrics_path(output)])
-    predictor = Predictor.from_checkpoint(ckpt, max_lines=cfg.max_lines)
+    predictor = Predictor.from_checkpoint(ckpt, max_lines=cfg.max_lines, convention=cfg.convention)
     songs = read_songs(cfg.input, require_labels=False, headers=cfg.headers)
     predictor.check(songs)
     with _progress_bar(len(songs)) as progress:

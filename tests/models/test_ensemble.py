@@ -45,7 +45,7 @@ def test_members_without_section_heads_give_labels_only():
     heads = EnsembleNet([plain, _net(0)], [None, None]).forward_heads(
         torch.randn(1, 4, 5), torch.ones(1, 4, dtype=torch.bool)
     )
-    assert set(heads) == {"label", "probs"}
+    assert set(heads) == {"label", "convention", "probs"}
 
 
 def test_an_ensemble_of_one_model_twice_predicts_like_the_model(tiny_checkpoint):

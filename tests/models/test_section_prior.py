@@ -48,6 +48,11 @@ def joint_decodings(n, n_classes):
             yield classes, starts
 
 
+def hard_table(n_classes, chorus):
+    """One convention whose label is 1 exactly on the ``chorus`` classes, ``[1][S][2]``."""
+    return [[[0.0, 1.0] if c in chorus else [1.0, 0.0] for c in range(n_classes)]]
+
+
 def padded_batch(gen, batch, width, classes, scale=2.0):
     logits = torch.randn(batch, width, classes, generator=gen) * scale
     lengths = torch.randint(1, width + 1, (batch,), generator=gen)
@@ -91,7 +96,7 @@ def test_joint_prior_matches_exhaustive_search(seed, min_lines):
     section = torch.log_softmax(heads["section"], -1)
     label = torch.log_softmax(heads["label"], -1)
     for switch, penalty in [(0.0, 2.0), (0.7, 0.5), (0.3, 1e4)]:
-        decoder = JointDecoder(switch, weight, chorus, min_lines, penalty)
+        decoder = JointDecoder(switch, weight, hard_table(n_classes, chorus), min_lines, penalty)
         out = decoder.decode(heads, mask)
         for b, n in enumerate(lengths.tolist()):
             args = (section[b, :n], label[b, :n], heads["start"][b, :n])
@@ -114,10 +119,11 @@ def test_a_hard_prior_leaves_no_short_section_and_off_changes_nothing():
         "start": torch.randn(4, 12, generator=gen) * 3,
     }
     mask = torch.ones(4, 12, dtype=torch.bool)
-    plain = JointDecoder(0.5, 1.0, [1]).decode(heads, mask)
-    off = JointDecoder(0.5, 1.0, [1], min_section_lines=1, short_section_penalty=50.0)
+    table = hard_table(4, [1])
+    plain = JointDecoder(0.5, 1.0, table).decode(heads, mask)
+    off = JointDecoder(0.5, 1.0, table, min_section_lines=1, short_section_penalty=50.0)
     assert all(torch.equal(plain[k], v) for k, v in off.decode(heads, mask).items())
-    hard = JointDecoder(0.5, 1.0, [1], min_section_lines=4, short_section_penalty=1e4)
+    hard = JointDecoder(0.5, 1.0, table, min_section_lines=4, short_section_penalty=1e4)
     out = hard.decode(heads, mask)
     for starts in out["starts"].tolist():
         assert min(section_lengths(starts)) >= 4
@@ -138,7 +144,7 @@ def test_the_prior_composes_from_the_decoder_config_and_is_checked_like_a_checkp
         "decoder.min_section_lines=3",
         "decoder.short_section_penalty=2.0",
     )
-    decoder = {**cfg.decoder, "chorus_classes": [1]}
+    decoder = {**cfg.decoder, "label_given_class": hard_table(8, [1])}
     check_config(decoder, "decoder", "the configured model")  # as training checks it
     built = instantiate(decoder)
     assert isinstance(built, JointDecoder)

@@ -52,6 +52,11 @@ def test_serve_command_answers_until_stopped(tiny_checkpoint):
         ("ckpt={tmp}/missing.ckpt", "error: checkpoint not found: {tmp}/missing.ckpt"),
         ("port=http", "error: port must be a number from 0 to 65535, got 'http'"),
         ("max_lines=0", "error: max_lines must be a positive integer, got 0"),
+        (
+            "convention=genius",
+            "error: convention='genius' is not one of this model's verse/chorus conventions: "
+            "lyrics",
+        ),
     ],
 )
 def test_serve_command_reports_bad_settings_in_one_line(

@@ -61,6 +61,7 @@ def test_healthz_describes_the_model(client, tiny_checkpoint):
     assert info["checkpoint"] == tiny_checkpoint.name
     assert info["model"]["net"] == "lyricseg.models.components.TaggerNet"
     assert info["model"]["calibrator"]  # the tiny model is Platt-calibrated
+    assert info["model"]["conventions"] == ["lyrics"] and info["model"]["convention"] == "lyrics"
     assert info["limits"] == LIMITS
 
 

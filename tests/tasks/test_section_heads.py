@@ -73,20 +73,14 @@ def test_jsonl_records_are_consistent_and_scored(sections_checkpoint, tmp_path):
         f"hydra.run.dir={tmp_path}/run",
     )
     assert result.returncode == 0, result.stderr
-    chorus = default_section_map().chorus_classes
     for record in map(json.loads, out.read_text().splitlines()):
         assert len(record["sections"]) == len(record["lines"])
         assert set(record["sections"]) <= set(default_section_map().classes)
-        # one decoder for all heads: the label is 1 exactly on chorus-class lines ...
-        assert record["labels"] == [int(c in chorus) for c in record["sections"]]
-        # ... and every class change starts a section
+        # one decoder for all heads: every change of class or label starts a section
         starts = set(record["section_starts"])
         assert 0 in starts
-        changes = {
-            i
-            for i in range(1, len(record["lines"]))
-            if record["sections"][i] != record["sections"][i - 1]
-        }
+        pairs = list(zip(record["sections"], record["labels"], strict=True))
+        changes = {i for i in range(1, len(pairs)) if pairs[i] != pairs[i - 1]}
         assert changes <= starts
     metrics = json.loads((tmp_path / "out.jsonl.metrics.json").read_text())
     assert {"macro_f1", "section_border_f1", "section_macro_f1", "section_f1_chorus"} <= set(
@@ -174,13 +168,26 @@ def _packaged_map_reloaded():
 
 
 def _as_format_2(src, dst):
-    """The same model as lyricseg 0.2 wrote it: ``sections: true`` and no class list."""
+    """The model as lyricseg 0.2 wrote it: ``sections: true``, no class list, one label head.
+
+    The first convention's head (the first ``C`` rows of the classifier) is the one head.
+    """
     data = torch.load(src, weights_only=True)
     data["lyricseg"]["format_version"] = 2
     data["lyricseg"]["net"].pop("section_classes")
-    data["lyricseg"]["decoder"].pop("chorus_classes")
+    data["lyricseg"]["net"].pop("conventions")
+    data["lyricseg"]["decoder"].pop("label_given_class")
+    for key in ("net.classifier.1.weight", "net.classifier.1.bias"):
+        data["state_dict"][key] = data["state_dict"][key][:2].clone()
     torch.save(data, dst)
     return dst
+
+
+def _hard_table():
+    """The label-given-class table of an upgraded model: 1 exactly on the chorus classes."""
+    chorus = default_section_map().chorus_ids()
+    classes = default_section_map().classes
+    return [[[0.0, 1.0] if i in chorus else [1.0, 0.0] for i in range(len(classes))]]
 
 
 def test_a_net_is_built_with_its_section_classes():
@@ -202,8 +209,9 @@ def test_training_stores_the_maps_classes_in_the_checkpoint(sections_checkpoint)
     assert data["format_version"] == checkpoint.FORMAT_VERSION >= 3  # 3: classes stored
     section_map = default_section_map()
     assert data["net"]["section_classes"] == list(section_map.classes)
-    chorus = [section_map.classes[i] for i in data["decoder"]["chorus_classes"]]
-    assert chorus == ["chorus", "post-chorus"]
+    assert data["net"]["conventions"] == ["lyrics", "tiny_sections"]
+    table = data["decoder"]["label_given_class"]
+    assert len(table) == 2 and all(len(rows) == len(section_map.classes) for rows in table)
 
 
 def test_a_class_added_to_the_map_leaves_an_existing_model_as_it_was(
@@ -242,10 +250,11 @@ def test_a_format_2_checkpoint_upgrades_with_todays_list(sections_checkpoint, tm
     old = _as_format_2(ckpt, tmp_path / "v2.ckpt")
     record, _ = read_record(old)
     assert record.net["section_classes"] == list(default_section_map().classes)
-    assert record.decoder["chorus_classes"] == default_section_map().chorus_ids()
+    assert record.net["conventions"] == ["lyrics"]
+    assert record.decoder["label_given_class"] == _hard_table()
     model = load_model(old)
     assert model.net.section_classes == default_section_map().classes
-    assert model.decoder.chorus_classes == default_section_map().chorus_ids()
+    assert model.net.conventions == ("lyrics",)
 
 
 def test_a_format_2_checkpoint_meets_a_grown_map_with_one_clear_error(
@@ -268,7 +277,8 @@ def test_the_shipped_model_loads_through_the_upgrade():
     model = load_model(PRETRAINED)
     assert model.net.section_classes == default_section_map().classes
     assert model.record.net["section_classes"] == list(default_section_map().classes)
-    assert model.decoder.chorus_classes == default_section_map().chorus_ids()
+    assert model.record.decoder["label_given_class"] == _hard_table()
+    assert model.net.conventions == ("lyrics",)
 
 
 @pytest.mark.parametrize(
@@ -282,8 +292,24 @@ def test_the_shipped_model_loads_through_the_upgrade():
         (lambda s: s["net"]["section_classes"].__setitem__(0, "verse"), "names a class twice"),
         (lambda s: s["net"].update(section_classes=[f"c{i}" for i in range(300)]), "at most 256"),
         (lambda s: s["net"]["section_classes"].__setitem__(0, "${oc.env:HOME}"), "interpolation"),
-        (lambda s: s["decoder"].update(chorus_classes=[3, 99]), "decoder.chorus_classes"),
-        (lambda s: s["net"]["section_classes"].pop(), "weights do not match.*section_head"),
+        (lambda s: s["decoder"]["label_given_class"].pop(), "decoder.label_given_class"),
+        (lambda s: s["decoder"]["label_given_class"][1].pop(), "decoder.label_given_class"),
+        (
+            lambda s: s["decoder"]["label_given_class"][0].__setitem__(0, [0.5, 1.5]),
+            "decoder.label_given_class",
+        ),
+        (lambda s: s["net"].update(conventions=[]), "net.conventions: .* not a non-empty"),
+        (lambda s: s["net"].update(conventions=["a", "a"]), "names a convention twice"),
+        (lambda s: s["net"].pop("conventions"), "net.conventions: None"),
+        # the decoder's table no longer fits (and nor would the weights)
+        (
+            lambda s: s["net"]["section_classes"].pop(),
+            r"label_given_class: it must be a \[2\]\[7\]",
+        ),
+        (
+            lambda s: (s["net"]["section_classes"].pop(), s["decoder"].pop("label_given_class")),
+            "weights do not match.*section_head",
+        ),
         (lambda s: s["net"].pop("section_classes"), "weights do not match|not a non-empty"),
     ],
 )

@@ -37,7 +37,7 @@ def run(cfg: DictConfig) -> None:
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     path = model_path(cfg.ckpt)
-    predictor = Predictor.from_checkpoint(path, max_lines=cfg.max_lines)
+    predictor = Predictor.from_checkpoint(path, max_lines=cfg.max_lines, convention=cfg.convention)
     app = create_app(
         predictor,
         checkpoint=Path(path).name,

@@ -68,6 +68,15 @@ def break_flags(breaks: Sequence[int] | None, n: int, complete: bool = True) -> 
     return flags
 
 
+def _per_song(value: int | Sequence[int], n: int, what: str) -> list[int]:
+    """One id for each of ``n`` songs, from one id for all or a list of them."""
+    if isinstance(value, int):
+        return [value] * n
+    if len(value) != n:
+        raise ValueError(f"{len(value)} {what} ids for {n} songs")
+    return [int(v) for v in value]
+
+
 class SongDataset(Dataset):
     """Songs with their feature matrices; items are dicts of tensors.
 
@@ -79,6 +88,10 @@ class SongDataset(Dataset):
         breaks_from_sections: For songs with ``sections`` but unknown breaks, put a stanza
             break before every section start (Genius-style transcriptions have a blank line
             before every header). Training data only: at prediction it would leak the answer.
+        corpus: Corpus id of every song, or one per song (see
+            :mod:`lyricseg.data.conventions`).
+        convention: Verse/chorus convention id of every song, or one per song: the label
+            head a song trains, or is predicted with.
         starts_from_breaks: Songs that tell only their stanza breaks (no labels, no sections:
             a stanza corpus, see :func:`is_stanza_song`) learn the section-start head from
             them: their starts are the targets and their break input is unknown (zeros),
@@ -91,9 +104,13 @@ class SongDataset(Dataset):
         features: Sequence[tuple[np.ndarray, np.ndarray | None]],
         section_map: SectionMap | None = None,
         breaks_from_sections: bool = False,
+        corpus: int | Sequence[int] = 0,
+        convention: int | Sequence[int] = 0,
         starts_from_breaks: bool = False,
     ):
         self.songs = list(songs)
+        self.corpus = _per_song(corpus, len(self.songs), "corpus")
+        self.convention = _per_song(convention, len(self.songs), "convention")
         self.features = [torch.as_tensor(f) for f, _ in features]
         self.ssms = [None if s is None else torch.as_tensor(s) for _, s in features]
         self.targets = [
@@ -123,12 +140,14 @@ class SongDataset(Dataset):
             "classes": self.targets[index][0],
             "starts": self.targets[index][1],
             "breaks": self.breaks[index],
+            "corpus": self.corpus[index],
+            "convention": self.convention[index],
         }
 
     def subset(self, index: Sequence[int]) -> SongDataset:
         """The songs at ``index``, in that order, with their features, SSMs and targets."""
         out = copy.copy(self)
-        for name in ("songs", "features", "ssms", "targets", "breaks"):
+        for name in ("songs", "features", "ssms", "targets", "breaks", "corpus", "convention"):
             setattr(out, name, [getattr(self, name)[i] for i in index])
         return out
 
@@ -154,7 +173,8 @@ def collate_songs(
         ids) and ``starts`` (section start flags), each ``[B, T]`` long (-1 where unknown or
         padded), ``breaks`` ``[B, T, 2]`` float (see :func:`break_flags`; zero-padded),
         ``mask`` ``[B, T]`` bool (True on real lines), ``ids`` (list of str), ``index``
-        ``[B]`` long (position in the dataset) and ``ssm`` ``[B, V, T, T]``
+        ``[B]`` long (position in the dataset), ``corpus`` and ``convention`` ``[B]`` long
+        (each song's corpus and verse/chorus convention ids) and ``ssm`` ``[B, V, T, T]``
         of ``ssm_dtype`` (zero-padded) or None when the songs carry no SSMs.
     """
     lengths = [len(item["labels"]) for item in items]
@@ -192,6 +212,8 @@ def collate_songs(
         "mask": mask,
         "ids": [item["id"] for item in items],
         "index": torch.tensor([item["index"] for item in items], dtype=torch.long),
+        "corpus": torch.tensor([item.get("corpus", 0) for item in items], dtype=torch.long),
+        "convention": torch.tensor([item.get("convention", 0) for item in items], dtype=torch.long),
     }
 
 

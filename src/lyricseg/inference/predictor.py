@@ -18,6 +18,7 @@ import torch
 from lyricseg import checkpoint
 from lyricseg.checkpoint import ModelRecord, load_model
 from lyricseg.data.batching import SongDataset, collate_songs
+from lyricseg.data.conventions import DEFAULT_CONVENTION, convention_index
 from lyricseg.data.featurize import featurize_songs
 from lyricseg.data.songs import Song
 from lyricseg.inference.record import Segmentation
@@ -64,6 +65,8 @@ class Predictor:
         calibrator: Maps logits ``[..., C]`` to calibrated P(chorus) ``[...]``, or None.
         record: What the checkpoint stores about the model (versions, configs).
         max_lines: Longest song accepted; longer ones are an error naming the song.
+        convention: The verse/chorus convention whose head labels the songs, one of
+            :attr:`conventions`; None is the model's default (its main corpus's).
     """
 
     net: Any
@@ -72,10 +75,17 @@ class Predictor:
     calibrator: Any | None
     record: ModelRecord | None = None
     max_lines: int = MAX_LINES
+    convention: str | None = None
+
+    def __post_init__(self) -> None:
+        self.convention_id = convention_index(self.conventions, self.convention)
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path | Sequence[str | Path] | None = None, max_lines: int = MAX_LINES
+        cls,
+        path: str | Path | Sequence[str | Path] | None = None,
+        max_lines: int = MAX_LINES,
+        convention: str | None = None,
     ) -> Predictor:
         """Rebuild everything from a checkpoint (the shipped model when ``path`` is None).
 
@@ -85,7 +95,8 @@ class Predictor:
 
         Raises:
             LyricsegError: When a file is missing, unreadable, unsafe or not a compatible
-                lyricseg checkpoint, or the models of an ensemble do not fit together.
+                lyricseg checkpoint, the models of an ensemble do not fit together, or
+                ``convention`` is not one of the model's (the message names them).
         """
         paths = [path] if path is None or isinstance(path, str | Path) else list(path)
         if not paths:
@@ -94,9 +105,8 @@ class Predictor:
         first = models[0]
         if len(models) == 1:
             return cls(first.net, first.decoder, first.features, first.calibrator, first.record,
-                       max_lines)  # fmt: skip
+                       max_lines, convention)  # fmt: skip
 
-        first_classes = getattr(first.net, "section_classes", None)
         for model in models[1:]:
             for what in ("features", "decoder"):
                 if getattr(model.record, what) != getattr(first.record, what):
@@ -104,13 +114,19 @@ class Predictor:
                         f"{model.path} and {first.path} were built with other {what}; the "
                         f"models of an ensemble need the same {what}"
                     )
-            if getattr(model.net, "section_classes", None) != first_classes:
-                raise LyricsegError(
-                    f"{model.path} and {first.path} name other section classes; the models "
-                    "of an ensemble need the same section classes"
-                )
+            for what in ("section_classes", "conventions"):
+                if getattr(model.net, what, None) != getattr(first.net, what, None):
+                    raise LyricsegError(
+                        f"{model.path} and {first.path} name other {what.replace('_', ' ')}; "
+                        f"the models of an ensemble need the same {what.replace('_', ' ')}"
+                    )
         net = EnsembleNet([m.net for m in models], [m.calibrator for m in models]).eval()
-        return cls(net, first.decoder, first.features, None, first.record, max_lines)
+        return cls(net, first.decoder, first.features, None, first.record, max_lines, convention)
+
+    @property
+    def conventions(self) -> tuple[str, ...]:
+        """The model's verse/chorus conventions (from its checkpoint), the default first."""
+        return tuple(getattr(self.net, "conventions", None) or (DEFAULT_CONVENTION,))
 
     @property
     def section_classes(self) -> tuple[str, ...] | None:
@@ -169,7 +185,8 @@ class Predictor:
     def _predict_chunk(
         self, songs: list[Song], batch_size: int, threshold: float | None, workers: int
     ) -> list[Segmentation]:
-        dataset = SongDataset(songs, featurize_songs(songs, self.features, workers))
+        features = featurize_songs(songs, self.features, workers)
+        dataset = SongDataset(songs, features, convention=self.convention_id)
         order = sorted(range(len(songs)), key=lambda i: len(songs[i]))
         batches = (
             collate_songs([dataset[i] for i in order[s : s + batch_size]])

@@ -20,7 +20,8 @@ def collect_outputs(
     Args:
         model: The tagger (a ``LyricsTagger`` or its ``TaggerNet``; switched to eval mode).
         decoder: Turns logits ``[B, T, C]`` and the mask into labels ``[B, T]``.
-        batches: Collated batches (see :func:`lyricseg.data.collate_songs`).
+        batches: Collated batches (see :func:`lyricseg.data.collate_songs`); each song is
+            read with its ``convention``'s verse/chorus head.
 
     Returns:
         One dict per song: ``index`` (position in its dataset), ``logits`` ``[n, C]`` float,
@@ -33,7 +34,9 @@ def collect_outputs(
     songs = []
     for batch in batches:
         mask = batch["mask"]
-        heads = net.forward_heads(batch["features"], mask, batch.get("ssm"), batch.get("breaks"))
+        heads = net.forward_heads(
+            batch["features"], mask, batch.get("ssm"), batch.get("breaks"), batch.get("convention")
+        )
         decoded = decoder.decode(heads, mask)
         logits = heads["label"].float()
         sections = section_predictions(heads, decoded, mask) if "section" in heads else None

@@ -208,6 +208,8 @@ def _model_info(predictor: Predictor) -> dict[str, Any] | None:
         "net": record.net.get("_target_"),
         "decoder": record.decoder.get("_target_"),
         "calibrator": (record.calibrator or {}).get("name"),
+        "conventions": list(predictor.conventions),
+        "convention": predictor.conventions[predictor.convention_id],
         "trained_with": record.lyricseg_version,
         "feature_version": record.feature_version,
     }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 
+from lyricseg.data import conventions as conv
 from lyricseg.data.batching import BucketSampler, SongDataset, collate_songs
 from lyricseg.data.featurize import load_featurized
 from lyricseg.data.stanzas import META_FILE, read_stanza_meta, stanza_split
@@ -29,7 +30,9 @@ class LyricsDataModule(L.LightningDataModule):
     ``train.jsonl`` joins training (drawn ``extra_weight`` times per song and epoch) and its
     ``val.jsonl``, when present, is scored as its own validation set ``val_<dir name>/``;
     the monitored ``val/`` metrics stay the main corpus's. Songs with ``sections`` also train
-    the section heads (headers mapped to classes by ``section_map``).
+    the section heads (headers mapped to classes by ``section_map``). Every song carries its
+    corpus and verse/chorus convention (:attr:`conventions`, see
+    :mod:`lyricseg.data.conventions`): each trains its own convention's label head.
 
     An extra corpus's songs need no labels: each trains the heads it has evidence for. A song
     with neither labels nor sections but with stanza breaks (a stanza corpus) trains only
@@ -58,6 +61,9 @@ class LyricsDataModule(L.LightningDataModule):
         section_map: YAML file mapping section headers to classes; None uses lyricseg's.
         breaks_from_sections: Give songs that have ``sections`` but no stanza breaks a break
             before every section start (see :class:`~lyricseg.data.batching.SongDataset`).
+        conventions: Corpus name (``main`` or an extra folder's name) -> verse/chorus
+            convention name, for corpora that should not follow their default (see
+            :func:`~lyricseg.data.conventions.corpus_conventions`).
         hold_out_artists: Leave the held-out artists of :func:`~lyricseg.data.stanzas.stanza_split`
             out of training, for every extra corpus with ``train.meta.jsonl``. False trains on
             all of them (a final model, never one the stanza bench scores).
@@ -79,6 +85,7 @@ class LyricsDataModule(L.LightningDataModule):
         extra_weight: float | Sequence[float] = 1.0,
         section_map: str | None = None,
         breaks_from_sections: bool = True,
+        conventions: Mapping[str, str] | None = None,
         hold_out_artists: bool = True,
     ):
         super().__init__()
@@ -108,10 +115,14 @@ class LyricsDataModule(L.LightningDataModule):
             raise LyricsegError(f"data.extra_weight must be >= 0, got {self.extra_weights}")
         self.section_map = SectionMap.load(section_map)
         self.breaks_from_sections = breaks_from_sections
+        self.convention_overrides = dict(conventions or {})
+        #: Verse/chorus conventions of the training songs, the main corpus's first.
+        self.conventions: list[str] = [conv.DEFAULT_CONVENTION]
         self.hold_out_artists = hold_out_artists
         self.splits: dict[str, SongDataset] = {}
         #: Per-song draws per epoch of the training split (main songs first).
         self.train_weights: list[float] | None = None
+        self._joined = False  # extra corpora joined to the training split
 
     def prepare_data(self) -> None:
         """Write the generated corpus when configured (once, on rank zero)."""
@@ -141,8 +152,15 @@ class LyricsDataModule(L.LightningDataModule):
         ]
         return ["val", *extra]
 
-    def _read(self, path: Path, extra: bool = False) -> SongDataset:
-        """One split; ``extra`` reads an extra corpus's file (labels optional)."""
+    @property
+    def corpus_names(self) -> list[str]:
+        """Name of each corpus, by corpus id: ``main``, then :attr:`extra_names`."""
+        return [conv.MAIN_CORPUS, *self.extra_names]
+
+    def _read(
+        self, path: Path, corpus: int = 0, convention: int = 0, extra: bool = False
+    ) -> SongDataset:
+        """One split of corpus ``corpus``; ``extra``: an extra corpus's file (labels optional)."""
         songs, feats = load_featurized(
             path,
             self.features,
@@ -158,7 +176,13 @@ class LyricsDataModule(L.LightningDataModule):
                         "nothing to train on"
                     )
         return SongDataset(
-            songs, feats, self.section_map, self.breaks_from_sections, starts_from_breaks=True
+            songs,
+            feats,
+            self.section_map,
+            self.breaks_from_sections,
+            corpus,
+            convention,
+            starts_from_breaks=True,
         )
 
     def _kept_artists(self, path: Path, dataset: SongDataset) -> SongDataset:
@@ -193,22 +217,39 @@ class LyricsDataModule(L.LightningDataModule):
                     continue
                 raise LyricsegError(f"missing {split} split: {path} does not exist")
             self.splits[split] = self._read(path)
-        if "train" in wanted and self.extra_dirs and self.train_weights is None:
+        if "train" in wanted and not self._joined:
             self._add_extra_corpora()
 
     def _add_extra_corpora(self) -> None:
+        """Name each corpus's convention; join the extra training songs, tagged with both."""
         main = self.splits["train"]
-        songs, feats = list(main.songs), list(zip(main.features, main.ssms, strict=True))
-        weights = [1.0] * len(songs)
-        for name, path, weight in zip(
-            self.extra_names, self.extra_dirs, self.extra_weights, strict=True
-        ):
+        extras = []
+        for path in self.extra_dirs:
             if not (path / "train.jsonl").exists():
                 raise LyricsegError(f"extra corpus {path} has no train.jsonl")
-            extra = self._kept_artists(path, self._read(path / "train.jsonl", extra=True))
+            extras.append(self._kept_artists(path, self._read(path / "train.jsonl", extra=True)))
+        labelled = [conv.has_labels(d.songs) for d in (main, *extras)]
+        self.conventions, ids = conv.corpus_conventions(
+            self.corpus_names, labelled, self.convention_overrides
+        )
+        self._joined = True
+        if not extras:
+            return
+        log.info(
+            "Conventions: %s",
+            ", ".join(
+                f"{c} -> {self.conventions[k]}" for c, k in zip(self.corpus_names, ids, strict=True)
+            ),
+        )
+        songs, feats = list(main.songs), list(zip(main.features, main.ssms, strict=True))
+        weights, corpus = [1.0] * len(songs), [0] * len(songs)
+        for i, (name, path, weight, extra) in enumerate(
+            zip(self.extra_names, self.extra_dirs, self.extra_weights, extras, strict=True), 1
+        ):
             songs += extra.songs
             feats += list(zip(extra.features, extra.ssms, strict=True))
             weights += [weight] * len(extra)
+            corpus += [i] * len(extra)
             unlabelled = sum(song.labels is None for song in extra.songs)
             log.info(
                 "Extra corpus %s: %d training songs (%d without labels), weight %g",
@@ -218,15 +259,35 @@ class LyricsDataModule(L.LightningDataModule):
                 weight,
             )
             if (path / "val.jsonl").exists():
-                self.splits[f"val_{name}"] = self._read(path / "val.jsonl", extra=True)
+                self.splits[f"val_{name}"] = self._read(path / "val.jsonl", i, ids[i], extra=True)
         self.splits["train"] = SongDataset(
             songs,
             [(f.numpy(), None if s is None else s.numpy()) for f, s in feats],
             self.section_map,
             self.breaks_from_sections,
+            corpus=corpus,
+            convention=[ids[c] for c in corpus],
             starts_from_breaks=True,
         )
         self.train_weights = weights
+
+    def label_given_class(self) -> list[list[list[float]]]:
+        """P(label | section class) of the training songs, ``[K][S][2]``, per convention.
+
+        What a joint decoder keeps labels and sections consistent with (see
+        :func:`~lyricseg.data.conventions.label_given_class`).
+        """
+        train = self.splits["train"]
+        return conv.label_given_class(
+            [
+                torch.tensor(s.labels if s.labels is not None else [-1] * len(s))
+                for s in train.songs
+            ],
+            [classes for classes, _ in train.targets],
+            train.convention,
+            len(self.conventions),
+            len(self.section_map.classes),
+        )
 
     @property
     def has_test(self) -> bool:

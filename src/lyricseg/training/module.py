@@ -37,7 +37,8 @@ class LyricsTagger(L.LightningModule):
 
     Args:
         net: The tagger network, ``(features [B,T,F], mask [B,T], ssm) -> logits [B,T,C]``
-            (e.g. :class:`~lyricseg.models.components.TaggerNet`).
+            (e.g. :class:`~lyricseg.models.components.TaggerNet`); its ``forward_heads``
+            takes each song's verse/chorus convention (the batch's ``convention``).
         criterion: Loss called as ``criterion(logits[B,T,C], labels[B,T], mask[B,T])`` and
             returning ``(total, components)``.
         optimizer: Partial optimizer, called with the parameters.
@@ -164,7 +165,10 @@ class LyricsTagger(L.LightningModule):
         breaks = batch.get("breaks")
         if stage == "train" and breaks is not None and self.break_dropout + self.break_partial > 0:
             breaks = self._drop_breaks(breaks)
-        heads = self.net.forward_heads(batch["features"], batch["mask"], batch.get("ssm"), breaks)
+        # Each song reads (and trains) its own convention's verse/chorus head.
+        heads = self.net.forward_heads(
+            batch["features"], batch["mask"], batch.get("ssm"), breaks, batch.get("convention")
+        )
         # Songs without verse/chorus labels (-1: e.g. a stanza corpus) train other heads only.
         total, components = self.criterion(
             heads["label"], batch["labels"].clamp(min=0), labelled_mask(batch)

@@ -66,8 +66,10 @@ def build_model(cfg: DictConfig, datamodule: LyricsDataModule) -> LyricsTagger:
     """The LightningModule: loss fitted to the class counts, network sized by the features.
 
     What the data decides is filled in here, the way ``input_dim`` is: the section head's
-    classes (``model.net.section_classes``, with ``model.net.sections``) and a decoder's
-    ``chorus_classes`` left null, both from the datamodule's section map.
+    classes (``model.net.section_classes``, with ``model.net.sections``) from the
+    datamodule's section map, the verse/chorus conventions of its corpora
+    (``model.net.conventions``), and a joint decoder's ``label_given_class`` left null,
+    counted on its training songs.
     """
     criterion = instantiate(cfg.loss)
     criterion.set_class_counts(datamodule.class_counts)
@@ -84,9 +86,11 @@ def build_model(cfg: DictConfig, datamodule: LyricsDataModule) -> LyricsTagger:
     }
     if net.get("sections"):  # the section head's classes: the vocabulary the model keeps
         net["section_classes"] = list(section_map.classes)
+    net["conventions"] = list(datamodule.conventions)  # one verse/chorus head each
     decoder = _container(cfg.get("decoder"))
-    if isinstance(decoder, dict) and decoder.get("chorus_classes", ()) is None:  # null: fill
-        decoder = {**decoder, "chorus_classes": section_map.chorus_ids()}
+    if isinstance(decoder, dict) and decoder.get("label_given_class", ()) is None:  # null: fill
+        table = datamodule.label_given_class() if net.get("sections") else None
+        decoder = {**decoder, "label_given_class": table}
     record = checkpoint.make_record(net, _container(cfg.features), decoder)
     model: LyricsTagger = instantiate(
         cfg.model,

@@ -172,25 +172,32 @@ class ViterbiDecoder(Decoder):
 class JointDecoder(Decoder):
     """Labels, section classes and section starts decoded together, so they never disagree.
 
-    Per song, over section classes ``c_t`` and start flags ``b_t`` (line 0 always starts, and
-    a line whose class differs from the previous line's starts a section), maximizes::
+    Per song, over section classes ``c_t``, labels ``y_t`` and start flags ``b_t`` (line 0
+    always starts, and a line whose class or label differs from the previous line's starts a
+    section: a section has one class and one label), maximizes::
 
-        sum_t [ log p_t(c_t) + label_weight * log q_t(chorus(c_t)) ]
+        sum_t [ log p_t(c_t) + label_weight * log q_t(y_t) + log P_k(y_t | c_t) ]
           + sum_{t>0} [ b_t * (log s_t - switch_penalty) + (1 - b_t) * log(1 - s_t) ]
           - short_section_penalty * #{sections shorter than min_section_lines lines}
 
-    where ``p_t`` is the section-class softmax, ``q_t`` the verse/chorus softmax, ``s_t`` the
-    start probability and ``chorus(c)`` is 1 for the chorus classes. The verse/chorus label
-    of a line is ``chorus(c_t)``: exactly 1 on chorus and post-chorus lines. A net without
-    section heads falls back to Viterbi over the verse/chorus head with the same penalties.
+    where ``p_t`` is the section-class softmax, ``q_t`` the verse/chorus softmax of the song's
+    convention ``k`` (``heads["convention"]``), ``s_t`` the start probability and ``P_k(y | c)``
+    that convention's label-given-class table, counted on its training songs: labels come
+    from the convention's own head, and the table keeps them consistent with the sections as
+    that convention's corpus was. A convention whose corpus has no sections has a flat table
+    (its labels and classes only share their borders); a table of 0s and 1s makes the label a
+    function of the class (how format-3 models decoded: 1 exactly on chorus and post-chorus).
+    A net without section heads falls back to Viterbi over the verse/chorus head with the
+    same penalties.
 
     Args:
         switch_penalty: Extra cost, in nats, of starting a section.
         label_weight: Weight of the verse/chorus head's evidence.
-        chorus_classes: Class ids (indices in the net's ``section_classes``) whose label is
-            1; training fills them from the section map
-            (:meth:`~lyricseg.sections.SectionMap.chorus_ids`). Needed to decode section
-            heads; a net without them decodes with the Viterbi fallback.
+        label_given_class: ``[K][S][2]`` probabilities ``P_k(y | c)`` for the net's ``K``
+            conventions and ``S`` section classes; training fills it from the training songs
+            (:meth:`~lyricseg.training.datamodule.LyricsDataModule.label_given_class`).
+            Needed to decode section heads; a net without them decodes with the Viterbi
+            fallback.
         min_section_lines: Sections shorter than this pay ``short_section_penalty`` (1: off).
         short_section_penalty: Cost in nats of each short section (the last one included).
     """
@@ -199,14 +206,16 @@ class JointDecoder(Decoder):
         self,
         switch_penalty: float = 1.0,
         label_weight: float = 1.0,
-        chorus_classes: Sequence[int] | None = None,
+        label_given_class: Sequence[Sequence[Sequence[float]]] | None = None,
         min_section_lines: int = 1,
         short_section_penalty: float = 0.0,
     ):
         super().__init__()
         self.switch_penalty = switch_penalty
         self.label_weight = label_weight
-        self.chorus_classes = None if chorus_classes is None else list(chorus_classes)
+        self.label_given_class = (
+            None if label_given_class is None else torch.tensor(label_given_class).double()
+        )
         self.min_section_lines = min_section_lines
         self.short_section_penalty = short_section_penalty
         self.fallback = ViterbiDecoder(switch_penalty, min_section_lines, short_section_penalty)
@@ -219,7 +228,8 @@ class JointDecoder(Decoder):
         """Decode every head.
 
         Args:
-            heads: ``label`` ``[B, T, 2]``, ``section`` ``[B, T, S]``, ``start`` ``[B, T]``.
+            heads: ``label`` ``[B, T, 2]``, ``section`` ``[B, T, S]``, ``start`` ``[B, T]``
+                and optionally ``convention`` ``[B]`` long (default: the first).
             mask: ``[B, T]`` bool.
 
         Returns:
@@ -227,15 +237,23 @@ class JointDecoder(Decoder):
         """
         if "section" not in heads:
             return super().decode(heads, mask)
-        if self.chorus_classes is None:
-            raise ValueError("JointDecoder needs chorus_classes to decode section heads")
+        if self.label_given_class is None:
+            raise ValueError("JointDecoder needs label_given_class to decode section heads")
         section = torch.log_softmax(heads["section"].float(), dim=-1)
         label = torch.log_softmax(heads["label"].float(), dim=-1)
         start = heads["start"].float()
-        chorus = torch.zeros(section.shape[-1], dtype=torch.long, device=section.device)
-        chorus[self.chorus_classes] = 1
-        classes_out, starts_out = segment_decode(
-            section + self.label_weight * label[..., chorus],  # [B, T, S]
+        batch = section.shape[0]
+        convention = heads.get("convention")
+        if convention is None:
+            convention = torch.zeros(batch, dtype=torch.long, device=section.device)
+        table = self.label_given_class.log().float().to(section.device)[convention]  # [B, S, 2]
+        # States are (class, label) pairs, flattened as class * 2 + label; a change of either
+        # starts a section.
+        emit = (
+            section[..., :, None] + self.label_weight * label[..., None, :] + table[:, None]
+        ).flatten(2)  # [B, T, 2S]
+        states_out, starts_out = segment_decode(
+            emit,
             torch.nn.functional.logsigmoid(start) - self.switch_penalty,
             torch.nn.functional.logsigmoid(-start),
             mask,
@@ -245,8 +263,8 @@ class JointDecoder(Decoder):
         )
         live = mask.long()
         return {
-            "labels": chorus[classes_out] * live,
-            "classes": classes_out * live,
+            "labels": (states_out % 2) * live,
+            "classes": (states_out // 2) * live,
             "starts": starts_out * live,
         }
 

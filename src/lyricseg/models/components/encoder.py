@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from lyricseg.data.conventions import DEFAULT_CONVENTION
+
 #: Stanza-break values per line: a blank line stood before it; breaks are known.
 BREAK_INPUTS = 2
 
@@ -39,6 +41,14 @@ class TaggerNet(nn.Module):
             attention block over the BiLSTM outputs steered by the SSMs (e.g. a partial of
             :class:`~lyricseg.models.components.ssm_attention.SSMAttention`); needs
             ``ssm_channels``.
+        conventions: Names of the verse/chorus conventions, one label head each (the first
+            is the default); training fills it from the corpora (see
+            :mod:`lyricseg.data.conventions`), a checkpoint stores it. None: one convention,
+            :data:`~lyricseg.data.conventions.DEFAULT_CONVENTION`.
+
+    The conventions share everything but the last linear map: ``classifier`` holds ``K``
+    heads of ``C`` logits side by side (``[K * C]`` outputs; with one convention exactly the
+    single head of older models), and each song reads, and trains, only its own.
     """
 
     def __init__(
@@ -55,9 +65,13 @@ class TaggerNet(nn.Module):
         sections: bool = False,
         section_classes: Sequence[str] | None = None,
         breaks: bool = False,
+        conventions: Sequence[str] | None = None,
         ssm_attention: Callable[[int, int], nn.Module] | None = None,
     ):
         super().__init__()
+        #: The verse/chorus conventions, one label head each, the default first.
+        self.conventions = tuple(conventions) if conventions else (DEFAULT_CONVENTION,)
+        self.num_classes = num_classes
         if sections and not section_classes:
             raise ValueError("sections=True needs section_classes, the section head's classes")
         #: The section head's class names in output order, or None without section heads.
@@ -85,7 +99,7 @@ class TaggerNet(nn.Module):
             ssm_attention(2 * hidden_size, ssm_channels) if ssm_attention is not None else None
         )
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(2 * hidden_size, num_classes)
+            nn.Dropout(dropout), nn.Linear(2 * hidden_size, len(self.conventions) * num_classes)
         )
         self.section_head = self.start_head = None
         if self.section_classes is not None:
@@ -105,9 +119,42 @@ class TaggerNet(nn.Module):
         mask: torch.Tensor,
         ssm: torch.Tensor | None = None,
         breaks: torch.Tensor | None = None,
+        convention: torch.Tensor | int | None = None,
     ) -> torch.Tensor:
         """Verse/chorus logits ``[B, T, C]`` (see :meth:`forward_heads` for every head)."""
-        return self.classifier(self.encode(features, mask, ssm, breaks))
+        h = self.encode(features, mask, ssm, breaks)
+        return self.label_logits(h, self.convention_ids(convention, h.shape[0], h.device))
+
+    def convention_ids(
+        self, convention: torch.Tensor | int | None, batch: int, device: torch.device
+    ) -> torch.Tensor:
+        """Each song's convention id ``[B]`` long: given per song, one for all, or the default.
+
+        Raises:
+            ValueError: For an id that is not one of :attr:`conventions`.
+        """
+        if convention is None:
+            convention = 0
+        ids = torch.as_tensor(convention, dtype=torch.long, device=device).expand(batch).clone()
+        if bool(((ids < 0) | (ids >= len(self.conventions))).any()):
+            raise ValueError(f"convention ids {ids.tolist()} outside {self.conventions}")
+        return ids
+
+    def label_logits(self, h: torch.Tensor, convention: torch.Tensor) -> torch.Tensor:
+        """Each song's own convention's verse/chorus logits ``[B, T, C]``.
+
+        Args:
+            h: Line states ``[B, T, H]`` (see :meth:`encode`).
+            convention: ``[B]`` long convention ids.
+        """
+        logits = self.classifier(h)
+        if len(self.conventions) == 1:
+            return logits
+        batch, width, _ = logits.shape
+        heads = logits.view(batch, width, len(self.conventions), self.num_classes)
+        index = convention.view(batch, 1, 1, 1).expand(batch, width, 1, self.num_classes)
+        # A gather: the other conventions' logits (and their weights) get no gradient.
+        return heads.gather(2, index).squeeze(2)
 
     def forward_heads(
         self,
@@ -115,15 +162,26 @@ class TaggerNet(nn.Module):
         mask: torch.Tensor,
         ssm: torch.Tensor | None = None,
         breaks: torch.Tensor | None = None,
+        convention: torch.Tensor | int | None = None,
     ) -> dict[str, torch.Tensor]:
         """Logits of every head.
 
+        Args:
+            features: ``[B, T, F]`` float (see :meth:`encode` for it and the next three).
+            mask: ``[B, T]`` bool.
+            ssm: Stacked SSMs or None.
+            breaks: Stanza-break input or None.
+            convention: The verse/chorus convention of each song (``[B]`` long ids), one id
+                for all, or None for the default (the first of :attr:`conventions`).
+
         Returns:
-            ``label`` ``[B, T, C]``; with section heads also ``section`` ``[B, T, S]`` and
+            ``label`` ``[B, T, C]`` (each song's convention's head), ``convention`` ``[B]``
+            long (which one); with section heads also ``section`` ``[B, T, S]`` and
             ``start`` ``[B, T]`` (logit that a line starts a new section).
         """
         h = self.encode(features, mask, ssm, breaks)
-        out = {"label": self.classifier(h)}
+        ids = self.convention_ids(convention, h.shape[0], h.device)
+        out = {"label": self.label_logits(h, ids), "convention": ids}
         if self.section_head is not None:
             out["section"] = self.section_head(h)
             out["start"] = self.start_head(h).squeeze(-1)

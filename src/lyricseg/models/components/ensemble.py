@@ -40,6 +40,11 @@ class EnsembleNet(nn.Module):
             raise ValueError(f"the members name other section classes: {sorted(lists - {None})}")
         #: The members' common section classes, or None unless every member has section heads.
         self.section_classes = lists.pop() if len(lists) == 1 else None
+        conventions = {getattr(m, "conventions", None) for m in members}
+        if len(conventions) > 1:
+            raise ValueError(f"the members have other conventions: {sorted(map(str, conventions))}")
+        #: The members' common verse/chorus conventions.
+        self.conventions = conventions.pop()
 
     def forward_heads(
         self,
@@ -47,14 +52,16 @@ class EnsembleNet(nn.Module):
         mask: torch.Tensor,
         ssm: torch.Tensor | None = None,
         breaks: torch.Tensor | None = None,
+        convention: torch.Tensor | int | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Averaged heads.
+        """Averaged heads (each member's head of the songs' ``convention``).
 
         Returns:
-            ``label`` ``[B, T, C]`` and ``probs`` ``[B, T]``; when every member has section
-            heads also ``section`` ``[B, T, S]`` and ``start`` ``[B, T]``.
+            ``label`` ``[B, T, C]``, ``convention`` ``[B]`` and ``probs`` ``[B, T]``; when
+            every member has section heads also ``section`` ``[B, T, S]`` and ``start``
+            ``[B, T]``.
         """
-        outs = [m.forward_heads(features, mask, ssm, breaks) for m in self.members]
+        outs = [m.forward_heads(features, mask, ssm, breaks, convention) for m in self.members]
         log_k = math.log(len(outs))
 
         def mean_log_softmax(key: str) -> torch.Tensor:
@@ -66,6 +73,8 @@ class EnsembleNet(nn.Module):
             for o, cal in zip(outs, self.calibrators, strict=True)
         ]
         heads = {"label": mean_log_softmax("label"), "probs": torch.stack(probs).mean(0)}
+        if "convention" in outs[0]:
+            heads["convention"] = outs[0]["convention"]
         if all("section" in o for o in outs):
             heads["section"] = mean_log_softmax("section")
             start = torch.stack([o["start"].float().sigmoid() for o in outs]).mean(0)
