@@ -134,6 +134,7 @@ def _model_file(tmp_path, features):
         "hidden_size": 4,
         "num_layers": 1,
         "projection_size": 4,
+        "conventions": ["lyrics"],
     }
     record = checkpoint.make_record(net, features, None)
     built = TaggerNet(**{k: v for k, v in net.items() if k != "_target_"})
