@@ -42,10 +42,11 @@ bench: $(STAMP) ## cross-validated quality and speed on $(DATA) (writes bench-re
 
 # The shipped model: the recommended recipe on the corpora beside the repository.
 PRETRAINED := src/lyricseg/pretrained/lyricseg-base.ckpt
-pretrained: $(STAMP) ## train the shipped model on $(DATA)/lyrics + $(DATA)/extra into $(PRETRAINED)
+pretrained: $(STAMP) ## train the shipped model on $(DATA)/lyrics + extra + stanzas into $(PRETRAINED)
 	run=logs/pretrained/$$(date +%Y-%m-%d_%H-%M-%S) && \
 	$(PY) train.py experiment=lyrics_best data.data_dir=$(DATA)/lyrics \
-		'data.extra_dirs=[$(DATA)/extra]' seed=42 torch_threads=1 hydra.run.dir=$$run $(ARGS) && \
+		'data.extra_dirs=[$(DATA)/extra,$(DATA)/stanzas]' seed=0 torch_threads=1 \
+		hydra.run.dir=$$run $(ARGS) && \
 	cp $$run/checkpoints/best.ckpt $(PRETRAINED).tmp && mv $(PRETRAINED).tmp $(PRETRAINED) && \
 	echo "wrote $(PRETRAINED) from $$run"
 

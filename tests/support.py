@@ -13,6 +13,9 @@ from lightning.pytorch.callbacks import Callback
 REPO = Path(__file__).resolve().parents[1]
 RESOURCES = REPO / "tests" / "resources"
 TINY = RESOURCES / "tiny"
+#: The model shipped before verse/chorus conventions (format 2: no stored classes,
+#: conventions or calibrator `_target_`), kept to test the upgrades on a real file.
+FORMAT2_MODEL = RESOURCES / "format2-model.ckpt"
 #: Overrides that make the tagger network tiny (fast tests).
 TINY_MODEL = ["model.net.hidden_size=16", "model.net.projection_size=16", "model.net.num_layers=1"]
 CORPUS = Path(os.environ.get("LYRICSEG_CORPUS_DIR", REPO.parent / "shared" / "data" / "lyrics"))

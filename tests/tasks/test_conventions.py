@@ -18,7 +18,8 @@ from lyricseg.models.components import TaggerNet
 from lyricseg.utils.errors import LyricsegError
 
 SECTIONS = RESOURCES / "tiny_sections"
-#: The shipped model's output on the test resources, recorded before conventions existed.
+#: The 0.2 model's output on the test resources (then the shipped model), recorded before
+#: conventions existed.
 SHIPPED = RESOURCES / "shipped_predictions.json"
 
 
@@ -214,8 +215,10 @@ def test_a_format_3_checkpoint_upgrades_to_one_convention(two_conventions, tmp_p
         assert list(record.labels) == [int(c in chorus) for c in record.sections]
 
 
-def test_the_shipped_model_gives_the_same_output_as_before():
-    """Recorded with the code before conventions (format 2 upgraded through 3 to 4)."""
+def test_the_lyricseg_0_2_model_gives_the_same_output_as_before():
+    """Recorded with the code before conventions (format 2 upgraded through every format)."""
+    from support import FORMAT2_MODEL
+
     from lyricseg.data import read_jsonl, read_songs
     from lyricseg.inference import Predictor
 
@@ -226,7 +229,7 @@ def test_the_shipped_model_gives_the_same_output_as_before():
         *read_jsonl(SECTIONS / "train.jsonl"),
         *read_songs(RESOURCES / "song.txt"),
     ]
-    predictor = Predictor.from_checkpoint(None)
+    predictor = Predictor.from_checkpoint(FORMAT2_MODEL)
     assert predictor.conventions == (DEFAULT_CONVENTION,)
     expected = json.loads(SHIPPED.read_text())
     got = predictor.predict(songs)

@@ -270,11 +270,13 @@ def test_a_format_2_checkpoint_meets_a_grown_map_with_one_clear_error(
         load_model(old)
 
 
-def test_the_shipped_model_loads_through_the_upgrade():
-    from lyricseg.checkpoint import PRETRAINED, load_model
+def test_the_lyricseg_0_2_model_loads_through_the_upgrade():
+    from support import FORMAT2_MODEL
 
-    assert torch.load(PRETRAINED, weights_only=True)["lyricseg"]["format_version"] == 2
-    model = load_model(PRETRAINED)
+    from lyricseg.checkpoint import load_model
+
+    assert torch.load(FORMAT2_MODEL, weights_only=True)["lyricseg"]["format_version"] == 2
+    model = load_model(FORMAT2_MODEL)
     assert model.net.section_classes == default_section_map().classes
     assert model.record.net["section_classes"] == list(default_section_map().classes)
     assert model.record.decoder["label_given_class"] == _hard_table()
