@@ -175,13 +175,28 @@ def quiet_training(work: Path) -> list[str]:
     ]
 
 
+def run_timed(cmd: Sequence[str], env: dict[str, str] | None, failure: str) -> float:
+    """Run ``cmd`` in the repository; return its wall time in seconds.
+
+    Raises:
+        RuntimeError: When it fails: ``failure``, its exit status and the end of its output.
+    """
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{failure} (exit {done.returncode})\n{(done.stdout + done.stderr)[-3000:]}"
+        )
+    return time.perf_counter() - start
+
+
 def train_process(
     overrides: Sequence[str], run_dir: Path, work: Path, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Run ``python train.py`` in its own process; return its ``summary.json`` and wall time.
 
     Raises:
-        RuntimeError: When training fails (with the end of its stderr).
+        RuntimeError: When training fails (with the end of its output).
     """
     cmd = [
         sys.executable,
@@ -190,14 +205,7 @@ def train_process(
         f"hydra.run.dir={run_dir}",
         *quiet_training(work),
     ]
-    start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"training failed (exit {done.returncode}): {' '.join(overrides)}\n"
-            f"{done.stderr[-3000:]}"
-        )
+    wall = run_timed(cmd, env, f"training failed: {' '.join(overrides)}")
     summary = json.loads((run_dir / "summary.json").read_text())
     if not summary.get("best_checkpoint"):
         raise RuntimeError(f"training wrote no best checkpoint: {' '.join(overrides)}")
@@ -215,7 +223,7 @@ def predict_process(
     Several checkpoints are predicted as one ensemble (``ckpt=[a,b,...]``).
 
     Raises:
-        RuntimeError: When prediction fails (with the end of its stderr).
+        RuntimeError: When prediction fails (with the end of its output).
     """
     cmd = [
         sys.executable,
@@ -225,13 +233,7 @@ def predict_process(
         f"output={output}",
         f"hydra.run.dir={output.parent / 'predict-run'}",
     ]
-    start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"predict.py failed (exit {done.returncode}) on {songs_file}\n{done.stderr[-3000:]}"
-        )
-    return time.perf_counter() - start
+    return run_timed(cmd, env, f"predict.py failed on {songs_file}")
 
 
 def _read_records(path: Path, songs: Sequence[Song]) -> list[dict[str, Any]]:
@@ -361,14 +363,7 @@ def train_folds(
         f"hydra.sweep.dir={sweep_dir}",
         *quiet_training(work),
     ]
-    start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"cross-validation multirun failed (exit {done.returncode}): {' '.join(overrides)}\n"
-            f"{(done.stdout + done.stderr)[-3000:]}"
-        )
-    return time.perf_counter() - start
+    return run_timed(cmd, env, f"cross-validation multirun failed: {' '.join(overrides)}")
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
