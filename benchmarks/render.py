@@ -295,6 +295,64 @@ def render_stanzas(part: dict[str, Any], full: bool) -> list[str]:
     ]
 
 
+#: Columns of the seeds table: (score key of the seeds part, heading).
+SEED_COLUMNS = (
+    ("sections/macro_f1", "verse/chorus macro F1"),
+    ("sections/section_border_f1", "section border F1"),
+    ("sections/section_f1_chorus", "F1 chorus"),
+    ("sections/section_f1_verse", "F1 verse"),
+    ("sections/section_macro_f1", "class macro F1"),
+    ("stanzas/without breaks", "stanza border F1, no breaks"),
+    ("stanzas/with all its breaks", "stanza border F1, all breaks"),
+)
+
+
+def render_seeds(part: dict[str, Any], full: bool) -> list[str]:
+    """Each training seed's held-out scores, their mean ± std and spread (max - min)."""
+    summary = part["summary"]
+    rows = [
+        [
+            f"seed {r['seed']}",
+            *(_num(r["scores"].get(k)) for k, _ in SEED_COLUMNS),
+            f"{r['epochs']} / {_secs(r['train_wall_s'])}" if r.get("train_wall_s") else "—",
+        ]
+        for r in part["rows"]
+    ]
+    rows.append(
+        [
+            f"mean ± std ({len(part['rows'])} seeds)",
+            *(
+                f"{_num(summary[k]['mean'])} ± {_num(summary[k]['std'])}" if k in summary else "—"
+                for k, _ in SEED_COLUMNS
+            ),
+            "",
+        ]
+    )
+    rows.append(
+        [
+            "spread (max − min)",
+            *(_num(summary[k]["spread"]) if k in summary else "—" for k, _ in SEED_COLUMNS),
+            "",
+        ]
+    )
+    extra = ", ".join(f"`{Path(d).name}`" for d in part["extra_dirs"]) or "no extra corpus"
+    return [
+        "### Training seeds (`experiment=lyrics_best`, one model per seed)",
+        "",
+        "The shipped model's command, trained once per seed on the main corpus's train/val "
+        f"split plus {extra}; nothing else changes between the rows. Each model tags the "
+        f"{part['sections_songs']} songs of `{Path(part['sections_corpus']).name}` "
+        "(the extra corpus's val artists, no blank lines) and the "
+        f"{part['stanza_songs']} songs of the stanza corpus's held-out artists, neither of "
+        "which chose anything in training.",
+        "",
+        *_table(
+            ["model", *(h for _, h in SEED_COLUMNS), "epochs / training"],
+            rows,
+        ),
+    ]
+
+
 #: Error-type columns: (count key, denominator key or None, heading).
 ERROR_COLUMNS = (
     ("missed_chorus", "gold_chorus_blocks", "missed chorus blocks"),
@@ -550,6 +608,7 @@ RENDERERS = {
     "first_run": render_first_run,
     "sections": render_sections,
     "stanzas": render_stanzas,
+    "seeds": render_seeds,
     "errors": render_errors,
     "long": render_long,
     "load": render_load,
@@ -558,9 +617,19 @@ RENDERERS = {
     "features": render_features,
 }
 #: Parts the README block shows (docs/results.md shows all).
-README_PARTS = ("cv", "ablation", "sections", "stanzas", "speed", "first_run", "load", "gpu")
+README_PARTS = (
+    "cv",
+    "ablation",
+    "sections",
+    "stanzas",
+    "seeds",
+    "speed",
+    "first_run",
+    "load",
+    "gpu",
+)
 #: Parts the model card's block shows.
-MODEL_CARD_PARTS = ("cv", "sections")
+MODEL_CARD_PARTS = ("cv", "sections", "seeds")
 
 
 def rendered_parts(text: str) -> dict[str, str]:

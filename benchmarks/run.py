@@ -2,6 +2,7 @@
 
     python -m benchmarks.run [--parts cv,speed,long,load] [--folds 5] [--recipes ...]
                              [--extra DIR ...] [--jobs N] [--launcher parallel|slurm] [--quick]
+                             [--model-seeds 0,1,2]
     python -m benchmarks.run --render [--out DIR]        # re-render <out>/bench.json only
     python -m benchmarks.run --merge OTHER.json --into cv|ablation|PART [--ablation NAME]
 
@@ -30,6 +31,10 @@ with its error and the others still run):
 - ``errors``: error types of verse/chorus predictions (:mod:`benchmarks.errors`): of the
   out-of-fold predictions in ``--errors-from`` or this bench's ``<out>/cv`` (the cv part
   keeps them there), else of ``--ckpt`` or the shipped model on ``--errors-songs``.
+- ``seeds``: the spread that the training seed alone gives: one ``lyrics_best`` model per
+  ``--model-seeds`` (the models of the parts outside the folds), each scored on the
+  ``--sections-val`` songs and the stanza corpus's held-out artists; per seed, mean ± std
+  and max - min.
 - ``first_run``: ``make train`` as a newcomer runs it: ``python train.py`` in a fresh folder
   (corpus generated, features computed), the user's thread settings (no
   ``OMP_NUM_THREADS``), whole process; medians of ``--repeats``, on a quiet machine and
@@ -85,8 +90,19 @@ PARTS = (
     "stanzas",
     "errors",
     "first_run",
+    "seeds",
 )
 DEFAULT_PARTS = "cv,sections,speed,long,load,features,stanzas,errors,first_run"
+#: ``predict.py`` metrics of the seeds part on the ``--sections-val`` songs.
+SEED_SECTION_KEYS = (
+    "macro_f1",
+    "section_border_f1",
+    "section_f1_chorus",
+    "section_f1_verse",
+    "section_macro_f1",
+)
+#: Stanza-part rows whose border F1 the seeds part keeps.
+SEED_STANZA_ROWS = ("without breaks", "with all its breaks")
 LOSSES = ("cross_entropy", "boundary_aware", "focal", "tversky", "boundary", "compound")
 log = logging.getLogger("benchmarks")
 
@@ -145,6 +161,7 @@ class Bench:
             self.songs = [self.songs[i] for i in idx]
         self.train_runs: list[dict[str, Any]] = []  # lyrics_best trainings (wall times)
         self._ckpt: str | None = str(args.ckpt) if args.ckpt else None
+        self._seeded: dict[int, str] = {}  # model seed -> checkpoint trained here
 
     @property
     def base_overrides(self) -> list[str]:
@@ -159,22 +176,54 @@ class Bench:
         return [*self.base_overrides, *extra]
 
     def checkpoint(self) -> str:
-        """A ``lyrics_best`` model: ``--ckpt``, a fold's model, or one trained here."""
+        """A ``lyrics_best`` model: ``--ckpt``, a fold's model, or the first one trained here."""
         if self._ckpt is None:
-            log.info("training experiment=lyrics_best on %s for the speed parts", self.args.corpus)
+            self._ckpt = self.seed_checkpoints()[0]
+        return self._ckpt
+
+    def seed_checkpoints(self) -> list[str]:
+        """One ``lyrics_best`` model per ``--model-seeds``, each trained here once.
+
+        Each trains in its own ``python train.py`` process on the corpus's train/val split
+        plus ``--extra`` (the shipped model's command, with its seed); their wall times are
+        the speed part's training row.
+        """
+        for seed in self.args.model_seeds:
+            if seed in self._seeded:
+                continue
+            log.info("training experiment=lyrics_best seed=%d on %s", seed, self.args.corpus)
             summary = cv.train_process(
                 [
                     "experiment=lyrics_best",
                     f"data.data_dir={self.args.corpus}",
-                    f"seed={self.args.train_seed}",
+                    f"seed={seed}",
                     *self.overrides,
                 ],
-                self.work / "speed-train",
+                self.work / f"train-seed{seed}",
                 self.work,
             )
-            self.train_runs.append(summary)
-            self._ckpt = summary["best_checkpoint"]
-        return self._ckpt
+            self.train_runs.append({"seed": seed, **summary})
+            self._seeded[seed] = summary["best_checkpoint"]
+        return [self._seeded[s] for s in self.args.model_seeds]
+
+    def held_out_stanzas(self) -> tuple[list[Any], dict[str, Any]]:
+        """The stanza corpus's held-out artists' songs (``--quick``: a few) and the split."""
+        from lyricseg.data.stanzas import (
+            HELD_OUT_SHARE,
+            SPLIT_SALT,
+            read_stanza_corpus,
+            stanza_split,
+        )
+
+        songs, meta = read_stanza_corpus(self.args.stanzas)
+        train, held = stanza_split(songs, meta)
+        split = {
+            "held_out_share": HELD_OUT_SHARE,
+            "salt": SPLIT_SALT,
+            "train_songs": len(train),
+            "held_out_songs": len(songs) - len(train),
+        }
+        return (held[:QUICK_STANZA_SONGS] if self.args.quick else held), split
 
     # -- parts -------------------------------------------------------------------------
     def part_cv(self) -> dict[str, Any]:
@@ -286,6 +335,7 @@ class Bench:
                 "one fold's inner train/val (a job of the cv multirun, start-up not included)"
                 if "fold" in self.train_runs[0]
                 else "the corpus's train/val split, cold feature cache"
+                + (" (the first run; the others warm)" if len(self.train_runs) > 1 else "")
             )
             if self.args.extra:
                 where += " plus " + ", ".join(f"`{d.name}/train.jsonl`" for d in self.args.extra)
@@ -433,30 +483,67 @@ class Bench:
     def part_stanzas(self) -> dict[str, Any]:
         """Stanza borders of the stanza corpus's held-out artists (``benchmarks.stanzas``)."""
         from benchmarks.stanzas import run_stanzas
-        from lyricseg.data.stanzas import (
-            HELD_OUT_SHARE,
-            SPLIT_SALT,
-            read_stanza_corpus,
-            stanza_split,
-        )
 
-        songs, meta = read_stanza_corpus(self.args.stanzas)
-        train, held = stanza_split(songs, meta)
-        if self.args.quick:
-            held = held[:QUICK_STANZA_SONGS]
+        held, split = self.held_out_stanzas()
         threads = self.args.threads or 1
         result = run_stanzas(self.args.ckpt, held, self.args.seed, threads)
         return {
             "corpus": str(self.args.stanzas),
             "ckpt": str(self.args.ckpt) if self.args.ckpt else None,
-            "split": {
-                "held_out_share": HELD_OUT_SHARE,
-                "salt": SPLIT_SALT,
-                "train_songs": len(train),
-                "held_out_songs": len(songs) - len(train),
-            },
+            "split": split,
             "threads": threads,
             **result,
+        }
+
+    def part_seeds(self) -> dict[str, Any]:
+        """How much a training seed moves ``lyrics_best`` on data no choice was made on.
+
+        Each model of :meth:`seed_checkpoints` tags the ``--sections-val`` songs as given (no
+        blank lines; ``predict.py``'s metrics) and the stanza corpus's held-out artists
+        (:func:`benchmarks.stanzas.run_stanzas`); per seed, then mean, sample standard
+        deviation and spread (max - min) of each figure.
+        """
+        from benchmarks.stanzas import run_stanzas
+
+        held, _ = self.held_out_stanzas()
+        songs_file = Path(self.args.sections_val)
+        ckpts = self.seed_checkpoints()
+        runs = {r["seed"]: r for r in self.train_runs if "seed" in r}
+        rows = []
+        for seed, ckpt in zip(self.args.model_seeds, ckpts, strict=True):
+            out = self.work / "seeds" / f"seed{seed}.out.jsonl"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cv.predict_process(ckpt, songs_file, out)
+            sections = json.loads(out.with_name(out.name + ".metrics.json").read_text())
+            stanzas = run_stanzas(ckpt, held, self.args.seed, self.args.threads or 1)["rows"]
+            scores = {f"sections/{k}": sections.get(k) for k in SEED_SECTION_KEYS}
+            scores.update({f"stanzas/{k}": stanzas[k]["border_f1"] for k in SEED_STANZA_ROWS})
+            run = runs.get(seed, {})
+            rows.append(
+                {
+                    "seed": seed,
+                    "scores": scores,
+                    "epochs": run.get("epochs"),
+                    "train_wall_s": run.get("wall_s"),
+                }  # fmt: skip
+            )
+        summary = {}
+        for key in rows[0]["scores"]:
+            values = [r["scores"][key] for r in rows if r["scores"][key] is not None]
+            if values:
+                summary[key] = {
+                    "mean": statistics.mean(values),
+                    "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                    "spread": max(values) - min(values),
+                }
+        return {
+            "sections_corpus": str(songs_file),
+            "sections_songs": len(read_jsonl(songs_file)),
+            "stanzas_corpus": str(self.args.stanzas),
+            "stanza_songs": len(held),
+            "extra_dirs": [str(d) for d in self.args.extra],
+            "rows": rows,
+            "summary": summary,
         }
 
     def part_errors(self) -> dict[str, Any]:
@@ -635,7 +722,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add("--threads", type=int, default=None, help="OMP_NUM_THREADS of every child process")
     add("--seed", type=int, default=0, help="seed of folds, inner splits and sample")
-    add("--train-seed", type=int, default=1, help="seed= of every training run")
+    add("--train-seed", type=int, default=1, help="seed= of the cv folds' training runs")
+    add(
+        "--model-seeds",
+        default=None,
+        help="comma-separated seed= of the models trained for the parts outside the folds "
+        "(speed, sections, long, load, seeds; default: --train-seed)",
+    )
     add("--val-fraction", type=float, default=0.15, help="inner val share of a fold's songs")
     add("--repeats", type=int, default=None, help="runs per speed figure (3; --quick: 1)")
     add("--ckpt", type=Path, default=None, help="model for sections/speed/long/load (else trained)")
@@ -705,6 +798,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.concurrency = [int(x) for x in args.concurrency.split(",") if x]
     args.losses = [x for x in args.losses.split(",") if x]
     args.seeds = [int(x) for x in args.seeds.split(",") if x]
+    seeds = args.model_seeds or str(args.train_seed)
+    args.model_seeds = list(dict.fromkeys(int(x) for x in seeds.split(",") if x))
     args.feature_sets = [x for x in args.feature_sets.split(",") if x]
     unknown = set(args.parts) - set(PARTS)
     if unknown:

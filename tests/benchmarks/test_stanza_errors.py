@@ -353,3 +353,41 @@ def test_readme_block_shows_the_stanza_table():
     }
     block = render.render({"parts": {"stanzas": part}}, full=False)
     assert "### Stanza borders (2 songs" in block and "| without breaks | — | — | 0.500 |" in block
+
+
+# -- seeds: one model per training seed, scored on the held-out sets ---------------------
+def test_seeds_part_trains_one_model_per_seed_and_reports_their_spread(tmp_path):
+    """Two tiny ``lyrics_best`` models (seeds 0 and 1), each scored on sectioned val songs
+    and the held-out stanza artists; the speed part times the same two trainings."""
+    from support import RESOURCES, TINY_MODEL
+
+    _stanza_corpus(tmp_path / "stanzas")
+    out = tmp_path / "out"
+    argv = ["--parts", "seeds,speed", "--model-seeds", "0,1", "--repeats", "1"]
+    argv += ["--corpus", str(TINY), "--stanzas", str(tmp_path / "stanzas")]
+    argv += ["--sections-val", str(RESOURCES / "tiny_sections" / "val.jsonl")]
+    argv += ["--threads", "1", "--epochs", "2", "--out", str(out), "--no-publish"]
+    quiet = ["logger=none", "callbacks.validation_images=null", "callbacks.lr_monitor=null"]
+    for override in [*TINY_MODEL, *quiet]:
+        argv += ["--override", override]
+    assert run.main(argv) == 0
+    parts = json.loads((out / "bench.json").read_text())["parts"]
+    part = parts["seeds"]
+    assert [r["seed"] for r in part["rows"]] == [0, 1]
+    assert part["stanza_songs"] == 9
+    for row in part["rows"]:
+        assert row["epochs"] == 2 and row["train_wall_s"] > 0
+        assert set(row["scores"]) == {
+            *(f"sections/{k}" for k in run.SEED_SECTION_KEYS),
+            *(f"stanzas/{k}" for k in run.SEED_STANZA_ROWS),
+        }
+    for key, stats in part["summary"].items():
+        values = [r["scores"][key] for r in part["rows"]]
+        assert stats["mean"] == pytest.approx(sum(values) / 2)
+        assert stats["spread"] == pytest.approx(abs(values[0] - values[1]))
+    # the speed part reuses the two trainings instead of training a third model
+    (train,) = [r for r in parts["speed"]["rows"] if r["key"] == "train_lyrics_best"]
+    assert train["runs_s"] == [r["train_wall_s"] for r in part["rows"]]
+    md = (out / "bench.md").read_text()
+    assert "### Training seeds" in md or "## Training seeds" in md
+    assert "| spread (max − min) |" in md and "| seed 1 |" in md
