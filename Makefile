@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
-# The corpora beside the repository: DATA/lyrics (main) and DATA/extra (with section headers).
+# The corpora beside the repository: DATA/lyrics (main), DATA/extra (with section headers) and
+# DATA/stanzas (stanza breaks, no labels).
 DATA ?= ../shared/data
 
 .PHONY: install train test test-all lint format bench pretrained clean
@@ -37,8 +38,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP) ## cross-validated quality and speed on $(DATA) (writes bench-results/, docs/results.md, README block)
-	$(PY) -m benchmarks.run --corpus $(DATA)/lyrics --extra $(DATA)/extra $(ARGS)
+bench: $(STAMP) ## cross-validated quality, seed spread and speed on $(DATA) (writes bench-results/, docs/results.md, README block)
+	$(PY) -m benchmarks.run --corpus $(DATA)/lyrics --extra $(DATA)/extra $(DATA)/stanzas \
+		--model-seeds 0,1,2 $(ARGS)
 
 # The shipped model: the recommended recipe on the corpora beside the repository.
 PRETRAINED := src/lyricseg/pretrained/lyricseg-base.ckpt

@@ -92,7 +92,7 @@ PARTS = (
     "first_run",
     "seeds",
 )
-DEFAULT_PARTS = "cv,sections,speed,long,load,features,stanzas,errors,first_run"
+DEFAULT_PARTS = "cv,sections,seeds,speed,long,load,features,stanzas,errors,first_run"
 #: ``predict.py`` metrics of the seeds part on the ``--sections-val`` songs.
 SEED_SECTION_KEYS = (
     "macro_f1",
