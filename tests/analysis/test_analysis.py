@@ -268,3 +268,17 @@ def test_cli_no_runs_exits_2_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "no training runs found" in result.stderr
+
+
+def test_sweep_results_file_is_read_as_data(tmp_path, monkeypatch):
+    """An interpolation in a sweep's results file stays text: reading it reads no environment."""
+    from lyricseg.analysis.report import read_sweep_results
+
+    monkeypatch.setenv("LYRICSEG_TEST_SECRET", "leaked")
+    (tmp_path / "optimization_results.yaml").write_text(
+        yaml.safe_dump(
+            {"name": "optuna", "best_value": 0.6, "note": "${oc.env:LYRICSEG_TEST_SECRET}"}
+        )
+    )
+    results = read_sweep_results(tmp_path)
+    assert results["best_value"] == 0.6 and results["note"] == "${oc.env:LYRICSEG_TEST_SECRET}"

@@ -121,6 +121,27 @@ def test_foreign_targets_are_never_built(loss, caplog):
     assert contributions(run) == {"ce": 0.4}
 
 
+def test_a_resolver_in_a_run_config_is_never_called(caplog):
+    """A run folder is data: ``${resolver:...}`` in its loss is refused, not run; plain
+    references to other keys still work."""
+    calls = []
+    OmegaConf.register_new_resolver("lyricseg_test_probe", lambda x: calls.append(x) or 0.5)
+    try:
+        history = {"train/loss/ce": {0: 0.4}, "val/boundary_f1": {0: 0.5}}
+        target = "lyricseg.losses.BoundaryAwareLoss"
+        for weight, built in (("${lyricseg_test_probe:1}", False), ("${w}", True)):
+            config = OmegaConf.create(
+                {"w": 2.0, "loss": {"_target_": target, "boundary_weight": weight}}
+            )
+            run = RunData(path=Path("run"), name="run", config=config, history=history)
+            loss = build_loss(run)
+            assert (loss is not None) == built
+        assert loss.boundary_weight == 2.0
+        assert calls == [] and "not a reference to another key" in caplog.text
+    finally:
+        OmegaConf.clear_resolver("lyricseg_test_probe")
+
+
 def test_run_without_config_has_unknown_weights():
     run = RunData(path=Path("run"), name="run", history={"train/loss/focal": {0: 0.3}})
     assert build_loss(run) is None

@@ -14,6 +14,7 @@ from lyricseg.utils.instantiate import (
     check_instantiable,
     class_path,
     exported_classes,
+    resolve_references,
     safe_instantiate,
 )
 
@@ -101,3 +102,31 @@ def test_exported_classes_by_both_paths():
     assert "lyricseg.features.StringView" in concrete
     assert "lyricseg.features.View" not in concrete
     assert "lyricseg.calibration.Calibrator" not in concrete
+
+
+# -- resolve_references: a saved run config's references, and nothing else ---------------
+def test_references_to_other_keys_are_followed_through_several_hops():
+    root = {
+        "trainer": {"max_epochs": 7},
+        "epochs": "${trainer.max_epochs}",
+        "loss": {"_target_": "x.Loss", "n": "${epochs}", "w": [1, " ${trainer.max_epochs} "]},
+    }
+    assert resolve_references(root, root["loss"]) == {"_target_": "x.Loss", "n": 7, "w": [1, 7]}
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        ("${oc.env:HOME}", "not a reference"),
+        ("${lyricseg_test_probe:1}", "not a reference"),
+        ("epochs: ${trainer.max_epochs}", "not a reference"),
+        ("${.sibling}", "not a reference"),
+        ("${nowhere.to.be.found}", "names no key"),
+        ("${loop}", "in a circle"),
+    ],
+)
+def test_anything_but_a_plain_reference_is_refused(value, what):
+    root = {"loop": "${loop}", "trainer": {"max_epochs": 3}, "loss": {"w": value}}
+    with pytest.raises(UnsafeConfigError, match=what) as err:
+        resolve_references(root, root["loss"], "loss")
+    assert err.value.where.startswith(("loss.w", "loop"))

@@ -19,7 +19,12 @@ from omegaconf import OmegaConf
 
 from lyricseg.analysis.runs import RunData
 from lyricseg.utils import get_logger
-from lyricseg.utils.instantiate import UnsafeConfigError, exported_classes, safe_instantiate
+from lyricseg.utils.instantiate import (
+    UnsafeConfigError,
+    exported_classes,
+    resolve_references,
+    safe_instantiate,
+)
 
 log = get_logger(__name__)
 
@@ -67,8 +72,11 @@ def _loss_classes() -> Mapping[str, type]:
 def build_loss(run: RunData) -> Any | None:
     """The run's loss, rebuilt from its config, or None when that is not possible.
 
-    The config is built by :func:`~lyricseg.utils.instantiate.safe_instantiate` with the
-    lyricseg loss classes as the allow-list: a config naming any other ``_target_`` (at any
+    References to other keys of the run's config are followed
+    (:func:`~lyricseg.utils.instantiate.resolve_references`; a resolver call such as
+    ``${oc.env:...}`` is refused with a warning, never run), then the config is built by
+    :func:`~lyricseg.utils.instantiate.safe_instantiate` with the lyricseg loss classes as
+    the allow-list: a config naming any other ``_target_`` (at any
     depth) or a Hydra key other than ``_target_``/``_partial_`` is refused with a warning,
     and so is one that does not resolve or build.
 
@@ -77,10 +85,11 @@ def build_loss(run: RunData) -> Any | None:
     """
     if run.config is None or OmegaConf.select(run.config, "loss") is None:
         return None
-    try:
-        node = OmegaConf.to_container(run.config.loss, resolve=True)
-    except Exception as err:  # an interpolation that needs Hydra's runtime
-        log.warning("Run %s: cannot resolve the loss config (%s)", run.name, err)
+    root = OmegaConf.to_container(run.config, resolve=False)
+    try:  # references to other keys only: reading a run folder runs no resolver
+        node = resolve_references(root, root["loss"], "loss")
+    except UnsafeConfigError as err:
+        log.warning("Run %s: loss config not resolved: %s", run.name, err)
         return None
     if not isinstance(node, dict) or "_target_" not in node:
         return None

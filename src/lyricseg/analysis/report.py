@@ -337,5 +337,6 @@ def read_sweep_results(root: str | os.PathLike[str]) -> dict[str, Any] | None:
     path = Path(root) / "optimization_results.yaml"
     if not path.is_file():
         return None
-    loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    # the sweeper writes literal values; a file's interpolations are left as text, never run
+    loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     return loaded if isinstance(loaded, dict) else None

@@ -10,6 +10,7 @@ Hydra keys honoured are ``_target_`` and ``_partial_``.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping, Set
 from types import ModuleType
 from typing import Any
@@ -159,3 +160,51 @@ def safe_instantiate(node: Any, allowed: Allowed, where: str = "config") -> Any:
     table = _table(allowed)
     _check(node, table, where)
     return _build(node, table)
+
+
+#: A whole-string reference to another key (``${trainer.max_epochs}``): no resolver, no text.
+_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][\w\-]*(?:\.[A-Za-z_][\w\-]*)*)\s*\}")
+#: How many references may lead to one another before a value is refused.
+_MAX_HOPS = 16
+
+
+def resolve_references(root: Mapping[str, Any], node: Any, where: str = "config") -> Any:
+    """A node of a saved config as plain data, its references to other keys followed.
+
+    A run's saved ``.hydra/config.yaml`` may set one key from another (``${trainer.max_epochs}``);
+    reading it must run nothing, so only a whole value that names another key absolutely is
+    followed (in ``root``, an unresolved plain container). A resolver call (``${oc.env:X}``,
+    ``${hydra:...}``), a relative reference or an interpolation inside text is refused.
+
+    Args:
+        root: The whole saved config as a plain container (``resolve=False``).
+        node: The part of ``root`` to resolve.
+        where: Name of ``node`` in messages.
+
+    Raises:
+        UnsafeConfigError: For the first value that is not a plain reference, a reference to a
+            missing key, or references that lead back to themselves.
+    """
+
+    def follow(value: Any, place: str, hops: int) -> Any:
+        if isinstance(value, Mapping):
+            return {k: follow(v, f"{place}.{k}", hops) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [follow(v, f"{place}[{i}]", hops) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        match = _REFERENCE.fullmatch(value.strip())
+        if match is None:
+            raise UnsafeConfigError(
+                place, f"{_short(value)} is not a reference to another key; not resolved"
+            )
+        if hops >= _MAX_HOPS:
+            raise UnsafeConfigError(place, f"{_short(value)}: references lead in a circle")
+        target: Any = root
+        for part in match.group(1).split("."):
+            if not isinstance(target, Mapping) or part not in target:
+                raise UnsafeConfigError(place, f"{_short(value)} names no key of the config")
+            target = target[part]
+        return follow(target, match.group(1), hops + 1)
+
+    return follow(node, where, 0)
