@@ -121,6 +121,15 @@ def test_a_typo_names_the_valid_keys(song_dir, script, typo, named):
     assert files_under(song_dir) == {"song.txt"}
 
 
+def test_a_value_a_class_refuses_is_one_error_line(song_dir):
+    """A constructor that refuses a config value (here the feature extractor) gives the key
+    and the reason, exit status 2, no traceback."""
+    result = run_script("train.py", "features.oov_sounds=bogus", cwd=song_dir, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+    assert line.startswith("error: data.features: oov_sounds is 'bogus'; choose one of none")
+
+
 def test_an_unknown_option_lists_the_options(song_dir):
     result = run_script("train.py", "model=bilstmm", cwd=song_dir, timeout=120)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr

@@ -21,7 +21,12 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import ConfigCompositionException, OverrideParseException, SearchPathException
+from hydra.errors import (
+    ConfigCompositionException,
+    InstantiationException,
+    OverrideParseException,
+    SearchPathException,
+)
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
@@ -129,6 +134,24 @@ def describe_config_error(err: Exception) -> str:
     return _one_line(str(err))
 
 
+#: What a class raises when a config gives it a value or argument it does not take.
+_REFUSED_VALUE = (ValueError, TypeError, LyricsegError)
+
+
+def refused_config_value(err: InstantiationException) -> str | None:
+    """One line for a config value a class refused while Hydra built it, else None.
+
+    ``features.oov_sounds=bogus`` or ``+model.net.foo=1`` fail inside the constructor that
+    Hydra calls; the message names the config key (``data.features``) and the reason.
+    """
+    cause = err.__cause__
+    if not isinstance(cause, _REFUSED_VALUE):
+        return None
+    key = re.search(r"full_key:\s*(\S+)", str(err))
+    where = f"{key.group(1)}: " if key else ""
+    return f"{where}{_one_line(str(cause))} (HYDRA_FULL_ERROR=1 shows the traceback)"
+
+
 def _usage() -> str:
     """The command's usage line: the first line of its ``hydra.help.header``."""
     header = HydraConfig.get().help.header if HydraConfig.initialized() else ""
@@ -220,6 +243,12 @@ def hydra_main(
             if user_full == "1":
                 raise
             report_user_error(LyricsegError(describe_config_error(err)))
+            sys.exit(2)
+        except InstantiationException as err:
+            message = None if user_full == "1" else refused_config_value(err)
+            if message is None:
+                raise
+            report_user_error(LyricsegError(message))
             sys.exit(2)
         finally:
             if user_full is None:
