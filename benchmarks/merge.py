@@ -2,6 +2,7 @@
 
     python -m benchmarks.run --merge OTHER.json --into cv       # its cv recipes join the table
     python -m benchmarks.run --merge OTHER.json --into ablation --ablation "no extra corpus"
+    python -m benchmarks.run --merge OTHER.json --part ablation --into ablation  # its rows
     python -m benchmarks.run --merge OTHER.json --part gpu --into gpu  # other parts: copied whole
 
 A bench run on another machine (a GPU machine, a longer-lived one) writes its own
@@ -93,7 +94,8 @@ def merge_file(
         bench_file: The bench.json to update (created when missing).
         part_name: Its part to take.
         into: ``cv`` (its recipes join the table, :func:`merge_cv`), ``ablation`` (one row
-            named ``name``), or the name it is stored under (copied whole).
+            named ``name``; from an ``ablation`` part, its rows, the one row renamed ``name``
+            when given), or the name it is stored under (copied whole).
         name: The ablation row's name.
         recipes: Take only these cv recipes (all when None).
 
@@ -126,6 +128,15 @@ def merge_file(
             if "error" in part:
                 raise LyricsegError(f"its cv part failed: {part['error']}")
             what = f"recipes {', '.join(merge_cv(bench, part))} into cv"
+        elif into == "ablation" and part_name == "ablation":  # rows of another ablation part
+            rows = part.get("rows", {})
+            if name and len(rows) != 1:
+                raise LyricsegError(
+                    f"--ablation NAME renames one row, and {other} holds {len(rows)}"
+                )
+            for row_name, row in rows.items():
+                add_ablation(bench, name or row_name, row)
+            what = f"ablation rows {', '.join(repr(name or r) for r in rows)}"
         elif into == "ablation":
             if not name:
                 raise LyricsegError("--into ablation needs --ablation NAME")

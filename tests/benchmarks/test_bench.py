@@ -288,6 +288,17 @@ def test_merge_joins_cv_recipes_only_on_the_same_folds(tmp_path, quick_bench, ca
     page = render.render(json.loads(bench_file.read_text()))
     assert "Ablations and variants" in page and "| v: x [1] | extra | X |" in page
     assert "[1] `elsewhere`" in page
+    # the rows of another bench's ablation part: all under their names, or one renamed
+    rows = {"rows": {"w": _cv_part("y", other_meta), "z": _cv_part("y", meta)}}
+    other.write_text(json.dumps({"parts": {"ablation": rows}}))
+    argv = ["--merge", str(other), "--out", str(tmp_path), "--part", "ablation"]
+    assert run.main([*argv, "--into", "ablation", "--ablation", "u"]) == 2  # which of two?
+    assert run.main([*argv, "--into", "ablation"]) == 0
+    assert list(json.loads(bench_file.read_text())["parts"]["ablation"]["rows"]) == ["v", "w", "z"]
+    other.write_text(json.dumps({"parts": {"ablation": {"rows": {"w": rows["rows"]["w"]}}}}))
+    assert run.main([*argv, "--into", "ablation", "--ablation", "w renamed"]) == 0
+    ablation = json.loads(bench_file.read_text())["parts"]["ablation"]["rows"]
+    assert list(ablation) == ["v", "w", "z", "w renamed"] and ablation["w renamed"] == ablation["w"]
 
 
 def test_ensemble_recipe_scores_its_members_alone_and_averages_them(tmp_path, monkeypatch):
