@@ -9,7 +9,7 @@ once, sweeping the fold index (``+cv.fold=0,...,k-1`` with
 launcher: ``hydra/launcher=parallel`` (joblib processes on this machine, ``--jobs`` at a
 time) by default, or ``slurm`` (submitit, one cluster job per fold, see
 ``conf/hydra/launcher/slurm.yaml``). A fold's job trains on its inner train, and the inner val
-picks the best epoch, stops training and fits the calibrator. Afterwards ``python predict.py``
+fits the calibrator (and picks the epoch or stops training, for a recipe that does). Afterwards ``python predict.py``
 tags each held-out fold with that fold's ``checkpoints/best.ckpt``, on this machine. The
 held-out songs are never seen by training, epoch selection or calibration. Extra corpora
 (``data.extra_dirs``) join every fold's training part and are never scored here.
