@@ -9,10 +9,11 @@ once, sweeping the fold index (``+cv.fold=0,...,k-1`` with
 launcher: ``hydra/launcher=parallel`` (joblib processes on this machine, ``--jobs`` at a
 time) by default, or ``slurm`` (submitit, one cluster job per fold, see
 ``conf/hydra/launcher/slurm.yaml``). A fold's job trains on its inner train, and the inner val
-fits the calibrator (and picks the epoch or stops training, for a recipe that does). Afterwards ``python predict.py``
-tags each held-out fold with that fold's ``checkpoints/best.ckpt``, on this machine. The
-held-out songs are never seen by training, epoch selection or calibration. Extra corpora
-(``data.extra_dirs``) join every fold's training part and are never scored here.
+fits the calibrator (and picks the epoch or stops training, for a recipe that does).
+Afterwards ``python predict.py`` tags each held-out fold with that fold's
+``checkpoints/best.ckpt``, on this machine. The held-out songs are never seen by training,
+epoch selection or calibration. Extra corpora (``data.extra_dirs``) join every fold's
+training part and are never scored here.
 
 Out-of-fold predictions are pooled over all songs and scored once with
 :func:`lyricseg.metrics.evaluate_songs`; each fold is also scored alone, for mean ± std over

@@ -128,7 +128,8 @@ def render_cv(part: dict[str, Any], full: bool) -> list[str]:
         )
         + f"{1 - p['val_fraction']:.0%} / {p['val_fraction']:.0%} into inner train and inner "
         "val (the inner val alone fits the calibrator, and picks the epoch or stops training "
-        "for a recipe that does), then `predict.py` tags the held-out fold, which nothing else has seen. "
+        "for a recipe that does), then `predict.py` tags the held-out fold, which nothing "
+        "else has seen. "
         f"Extra training corpora: {extra}."
         + (f" Folds ran {p['jobs']} at a time." if p.get("jobs", 1) > 1 else ""),
         "",
