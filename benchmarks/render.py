@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -192,11 +193,18 @@ def _trained_on(meta: dict[str, Any]) -> str:
 
 def render_ablation(part: dict[str, Any], full: bool) -> list[str]:
     """Variants of the recipes, each cross-validated on the same folds as the headline."""
-    head = ["variant", "extra corpus", "trained on", *(h for _, h in COLUMNS), "macro F1 folds"]
+    head = [
+        "variant",
+        "extra corpus",
+        "trained on",
+        *(h for _, h in COLUMNS),
+        "macro F1 folds",
+        "training, median fold",
+    ]
     rows, notes = [], []
     for k, (name, row) in enumerate(part["rows"].items(), start=1):
         if "error" in row:
-            rows.append([f"{name} [{k}]", "—", "—", *("—" for _ in COLUMNS), row["error"]])
+            rows.append([f"{name} [{k}]", "—", "—", *("—" for _ in COLUMNS), row["error"], "—"])
         else:
             p = row["protocol"]
             extra = ", ".join(Path(d).name for d in p["extra_dirs"]) or "none"
@@ -204,7 +212,13 @@ def render_ablation(part: dict[str, Any], full: bool) -> list[str]:
                 label = f"{name}: {r['label']} [{k}]"
                 folds = f"{_num(r['fold_mean']['macro_f1'])} ± {_num(r['fold_std']['macro_f1'])}"
                 cells = _quality_cells(r["pooled"], r["probabilistic"])
-                rows.append([label, extra, _trained_on(row["meta"]), *cells, folds])
+                walls = [f["train_wall_s"] for f in r.get("folds", []) if f.get("train_wall_s")]
+                cost = (
+                    f"{_secs(statistics.median(walls))} ({p.get('jobs', 1)} at a time)"
+                    if walls
+                    else "—"
+                )
+                rows.append([label, extra, _trained_on(row["meta"]), *cells, folds, cost])
         if "meta" in row:
             notes.append(f"<sub>[{k}] {_provenance(row['meta'])}</sub>")
     return [
@@ -213,7 +227,9 @@ def render_ablation(part: dict[str, Any], full: bool) -> list[str]:
         "Each row is a whole cross-validation like the headline table's (same folds, inner "
         "splits and scoring), with the overrides its command shows. Rows trained on a GPU "
         "ran 32-bit on CUDA kernels, so they differ from CPU runs by more than the seed "
-        "alone; compare rows trained on the same device.",
+        "alone; compare rows trained on the same device. The training time is a fold's "
+        "job, from its start to its summary, with the folds that ran beside it and the load "
+        "average its note gives: a cost, not a speed figure.",
         "",
         *_table(head, rows),
         "",

@@ -287,6 +287,7 @@ def test_merge_joins_cv_recipes_only_on_the_same_folds(tmp_path, quick_bench, ca
     assert merge_in(_cv_part("x", other_meta, seed=1), "--into", "ablation", "--ablation", "v") == 0
     page = render.render(json.loads(bench_file.read_text()))
     assert "Ablations and variants" in page and "| v: x [1] | extra | X |" in page
+    assert "| training, median fold |" in page  # no fold times here: "—"
     assert "[1] `elsewhere`" in page
     # the rows of another bench's ablation part: all under their names, or one renamed
     rows = {"rows": {"w": _cv_part("y", other_meta), "z": _cv_part("y", meta)}}
