@@ -257,8 +257,8 @@ def render_sections(part: dict[str, Any], full: bool) -> list[str]:
         "",
         "The model tags the songs as given (no blank lines), then with a blank line before "
         "every header change, as their transcriptions had. These songs were the extra "
-        "corpus's validation split (split by artist): they chose nothing during training, "
-        "which selected epochs on the main corpus's val.",
+        "corpus's validation split (split by artist): they chose nothing in training "
+        "(no epoch, no calibration).",
         "",
         *_table(["input", *(h for _, h in keys)], rows),
         "",
