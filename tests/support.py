@@ -18,6 +18,13 @@ TINY = RESOURCES / "tiny"
 FORMAT2_MODEL = RESOURCES / "format2-model.ckpt"
 #: Overrides that make the tagger network tiny (fast tests).
 TINY_MODEL = ["model.net.hidden_size=16", "model.net.projection_size=16", "model.net.num_layers=1"]
+#: A tiny model with section heads and the break input, trained with the headed tiny corpus.
+TINY_SECTIONED = [
+    f"data.extra_dirs=[{RESOURCES / 'tiny_sections'}]",
+    "model.net.sections=true",
+    "model.net.breaks=true",
+    "decoder=joint",
+]
 CORPUS = Path(os.environ.get("LYRICSEG_CORPUS_DIR", REPO.parent / "shared" / "data" / "lyrics"))
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from support import RESOURCES, TINY, run_script, train_tiny
+from support import RESOURCES, TINY, TINY_SECTIONED, run_script, train_tiny
 
 from lyricseg.data.conventions import (
     DEFAULT_CONVENTION,
@@ -28,10 +28,7 @@ def two_conventions(tmp_path_factory):
     """A tiny model trained on the tiny corpus plus a headed one: two conventions."""
     _, objects = train_tiny(
         tmp_path_factory.mktemp("conventions_model"),
-        f"data.extra_dirs=[{SECTIONS}]",
-        "model.net.sections=true",
-        "model.net.breaks=true",
-        "decoder=joint",
+        *TINY_SECTIONED,
         "trainer.max_epochs=1",
     )
     return objects

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from support import RESOURCES, TINY, run_script, train_tiny
+from support import RESOURCES, TINY, TINY_SECTIONED, run_script, train_tiny
 
 from lyricseg.data.batching import SongDataset, break_flags
 from lyricseg.data.songs import Song
@@ -19,10 +19,7 @@ SECTIONS = RESOURCES / "tiny_sections"
 def sections_checkpoint(tmp_path_factory):
     metrics, objects = train_tiny(
         tmp_path_factory.mktemp("sections_model"),
-        f"data.extra_dirs=[{SECTIONS}]",
-        "model.net.sections=true",
-        "model.net.breaks=true",
-        "decoder=joint",
+        *TINY_SECTIONED,
     )
     return objects["best_path"], metrics
 
