@@ -112,6 +112,12 @@ def test_threshold_decides_on_the_probability(seg):
     assert set(seg(SONG, threshold=0.0).labels) == {1}
 
 
+@pytest.mark.parametrize("threshold", ["abc", 1.5, -0.1, True])
+def test_a_threshold_outside_0_to_1_is_refused(seg, threshold):
+    with pytest.raises(LyricsegError, match="threshold must be a number from 0 to 1"):
+        seg(SONG, threshold=threshold)
+
+
 @pytest.mark.parametrize(
     ("item", "message"),
     [

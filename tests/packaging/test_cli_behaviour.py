@@ -130,6 +130,14 @@ def test_a_value_a_class_refuses_is_one_error_line(song_dir):
     assert line.startswith("error: data.features: oov_sounds is 'bogus'; choose one of none")
 
 
+def test_a_threshold_that_is_not_a_probability_is_one_error_line(song_dir):
+    result = run_script("predict.py", "song.txt", "threshold=abc", cwd=song_dir, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: threshold must be a number from 0 to 1, got 'abc'"
+    )
+
+
 def test_an_unknown_option_lists_the_options(song_dir):
     result = run_script("train.py", "model=bilstmm", cwd=song_dir, timeout=120)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr

@@ -172,7 +172,14 @@ class Predictor:
         Raises:
             PredictionError: For a song over :attr:`max_lines`, or non-finite model output
                 (nothing is returned then).
+            LyricsegError: For a threshold that is not a number from 0 to 1.
         """
+        if threshold is not None and (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not 0.0 <= threshold <= 1.0
+        ):
+            raise LyricsegError(f"threshold must be a number from 0 to 1, got {threshold!r}")
         self.check(songs)
         records: list[Segmentation] = []
         for start in range(0, len(songs), CHUNK_SONGS):
